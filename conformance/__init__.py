@@ -1,0 +1,1 @@
+"""The dockspec conformance suite: runs features/ against any container engine."""
