@@ -50,8 +50,11 @@ def pytest_addoption(parser):
 
 # --------------------------------------------------------------------------- tags
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_bdd_apply_tag(tag, function):
     kind, sep, value = tag.partition(":")
+    if sep and kind == "area":
+        return True
     if sep and kind in ("spec", "needs"):
         getattr(pytest.mark, kind)(value)(function)
         return True
@@ -178,6 +181,8 @@ class Session:
             self.results.flush()
 
     def teardown(self) -> None:
+        from . import second
+        second.stop_all()
         if self.results:
             self.results.close()
         if self.target is not None and self.images:
