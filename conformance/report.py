@@ -59,7 +59,7 @@ MAX_OUTPUT = 8000  # characters of failing output kept (the tail, where the erro
 
 _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-_URL = re.compile(r"https?://[^\s<>\"'`]+")
+_URL = re.compile(r"https?://[^\s<>\"'`\\]+")
 
 
 def block_text(value: object) -> str:
@@ -340,6 +340,7 @@ pre{background:#f6f8fa;border:1px solid var(--line);border-radius:6px;padding:.5
 dl.legend{display:grid;grid-template-columns:max-content 1fr;gap:.2rem .8rem;margin:.5rem 0 1rem}
 dl.legend dd{margin:0;color:var(--muted)}
 a{color:#0969da}
+.scroll{overflow-x:auto}table.stamp td,table.stamp th{white-space:nowrap}
 """
 
 
@@ -392,14 +393,14 @@ def render_html(rep: Report) -> str:
     for t in rep.targets:
         if t.incomplete:
             p.append(f'<div class="warn">Column <b>{h(t.name)}</b> is incomplete: {h(t.incomplete)}. '
-                     "The run may have been cut short; scenarios after that point show as not run.</div>")
+                     "The run may have been cut short: scenarios it did not record show as not run.</div>")
     p += [f'<div class="warn">{x}</div>' for x in _commit_warning(rep, h) if x]
-    p.append("<h2>Targets</h2><table><thead><tr>"
+    p.append('<h2>Targets</h2><div class="scroll"><table class="stamp"><thead><tr>'
              + "".join(f"<th>{h(label)}</th>" for label, _ in STAMP) + "</tr></thead><tbody>")
     for t in rep.targets:
         cells = [h(t.stamp(k)) or f'<span class="notrun">{NOT_RUN}</span>' for _, k in STAMP]
         p.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    p.append("</tbody></table>")
+    p.append("</tbody></table></div>")
     p.append("<h2>Summary</h2><table><thead><tr><th>Feature</th>" + heads + "</tr></thead><tbody>")
     for i, f in enumerate(rep.features):
         flag = ' class="loud"' if any(rep.counts(t, f).keys() & LOUD for t in rep.targets) else ""

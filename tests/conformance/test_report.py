@@ -4,11 +4,12 @@ from __future__ import annotations
 import json
 import random
 import re
+import subprocess
+import sys
 import tempfile
 from html.parser import HTMLParser
 from pathlib import Path
 
-import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conformance import report
@@ -267,7 +268,7 @@ records = st.fixed_dictionaries({
     "feature": st.sampled_from(["run.feature", "network.feature", "a|b`.feature"]),
     "feature_name": optional, "scenario": names, "status": st.sampled_from(STATUSES),
     "failing_step": optional, "output": optional, "reason": optional,
-    "link": st.none() | st.sampled_from(["https://example.com/a?b=(c)", "javascript:x", "<b>"]),
+    "link": st.none() | st.sampled_from(["https://example.com/a?b=(c)", "javascript:x", "<b>", "https://x/\\"]),
 })
 runs = st.dictionaries(st.sampled_from(["docker", "podman", "refimpl", "x"]), st.lists(records, max_size=8),
                        min_size=1, max_size=3)
@@ -308,3 +309,13 @@ def test_any_wellformed_results_give_a_valid_complete_report(runs):
         for r in rs:
             base = " ".join(r["scenario"].split())
             assert base in md_names or any(s.startswith(base + " (") for s in md_names)
+
+
+def test_module_entry_point(tmp_path):
+    write(tmp_path / "results", "docker", [scenario("docker", "one")])
+    cmd = [sys.executable, "-m", "conformance.report", "--results", str(tmp_path / "results"), "--out", str(tmp_path)]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=Path(report.__file__).parent.parent)
+    assert done.returncode == 0 and done.stderr == "" and (tmp_path / "compat.html").is_file()
+    done = subprocess.run(cmd[:4] + [str(tmp_path / "nope")], capture_output=True, text=True,
+                          cwd=Path(report.__file__).parent.parent)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
