@@ -105,7 +105,7 @@ tag = st.from_regex(r"\A[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}\Z")
 dig = st.from_regex(r"\A[a-f0-9]{64}\Z").map(lambda h: "sha256:" + h)
 
 
-@settings(max_examples=150)
+@settings(max_examples=80)
 @given(st.one_of(st.none(), domain), path, st.one_of(st.none(), tag), st.one_of(st.none(), dig))
 def test_grammar_round_trip(dom, p, t, d):
     s = (f"{dom}/" if dom else "") + p + (f":{t}" if t else "") + (f"@{d}" if d else "")
