@@ -21,6 +21,9 @@ LEGACY_DEFAULT_DOMAIN = "index.docker.io"
 OFFICIAL_REPO_PREFIX = "library/"
 DEFAULT_TAG = "latest"
 NAME_TOTAL_LENGTH_MAX = 255
+# Where a domain's registry API is served when that is not the domain itself;
+# the engine may add entries (mirrors, a local registry standing in for Docker Hub).
+REGISTRY_ENDPOINTS = {"docker.io": "registry-1.docker.io"}
 
 # alpha-numeric := /[a-z0-9]+/
 ALPHANUMERIC = r"[a-z0-9]+"
@@ -91,6 +94,11 @@ class Reference:
         if rest.startswith(OFFICIAL_REPO_PREFIX) and "/" not in rest[len(OFFICIAL_REPO_PREFIX):]:
             rest = rest[len(OFFICIAL_REPO_PREFIX):]
         return rest
+
+    @property
+    def registry(self) -> str:
+        """host[:port] of the registry API that serves this repository."""
+        return REGISTRY_ENDPOINTS.get(self.domain, self.domain)
 
     def familiar(self) -> str:
         """The familiar string with tag and digest: `busybox:latest`."""

@@ -271,3 +271,49 @@ def test_hostile_archives_stay_inside_root(tmp_path, spec, mode, devices):
         assert snapshot(base, root) == before
     finally:
         shutil.rmtree(base)
+
+
+def test_owners_and_xattrs(root):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+        for name, kind in (("d", tarfile.DIRTYPE), ("d/f", tarfile.REGTYPE)):
+            ti = tarfile.TarInfo(name)
+            ti.type, ti.uid, ti.gid, ti.mode = kind, 1234, 4321, 0o755
+            ti.pax_headers = {"SCHILY.xattr.user.origin": "layer"}
+            t.addfile(ti, io.BytesIO(b""))
+    apply(buf.getvalue(), root)
+    for p in (root / "d", root / "d/f"):
+        try:
+            assert os.getxattr(p, "user.origin") == b"layer"
+        except OSError:
+            pytest.skip("this filesystem has no user xattrs")
+        if ROOT:
+            assert (os.stat(p).st_uid, os.stat(p).st_gid) == (1234, 4321)
+    out = io.BytesIO()
+    diff_tar(root, out)
+    members = tarfile.open(fileobj=io.BytesIO(out.getvalue())).getmembers()
+    assert all(m.pax_headers.get("SCHILY.xattr.user.origin") == "layer" for m in members)
+
+
+@needs_root
+def test_overlay_mode_layers_mount_as_overlayfs(tmp_path):
+    """The overlay-mode output is what the kernel expects of a lower layer."""
+    import subprocess
+    lower0, lower1, upper, work, merged = (tmp_path / n for n in ("l0", "l1", "up", "work", "merged"))
+    for d in (lower0, lower1, upper, work, merged):
+        d.mkdir()
+    apply(tar_bytes(("a/gone", "file", b"x"), ("a/stay", "file", b"s"), ("o/old", "file", b"")), lower0, mode=OVERLAY)
+    apply(tar_bytes(("a/.wh.gone", "file"), ("o/", "dir"), ("o/.wh..wh..opq", "file"), ("o/new", "file", b"n")),
+          lower1, mode=OVERLAY)
+    opts = f"lowerdir={lower1}:{lower0},upperdir={upper},workdir={work}"
+    r = subprocess.run(["mount", "-t", "overlay", "overlay", "-o", opts, str(merged)], capture_output=True, text=True)
+    if r.returncode:
+        pytest.skip(f"cannot mount overlayfs here: {r.stderr.strip()}")
+    try:
+        assert sorted(tree(merged)) == ["a", "a/stay", "o", "o/new"]
+        (merged / "a/stay").unlink()              # the kernel writes a whiteout into upper...
+        out = io.BytesIO()
+        diff_tar(upper, out, mtime=0)             # ...which diff_tar turns back into .wh.
+        assert "a/.wh.stay" in tarfile.open(fileobj=io.BytesIO(out.getvalue())).getnames()
+    finally:
+        subprocess.run(["umount", str(merged)], check=True)

@@ -38,6 +38,8 @@ def test_parts():
     assert isinstance(ref.digest, Digest)
     assert str(ref.repository()) == "localhost:5000/foo/bar"
     assert R.parse_normalized("busybox").tag is None
+    assert R.parse_normalized("busybox").registry == "registry-1.docker.io"
+    assert ref.registry == "localhost:5000"
 
 
 @pytest.mark.parametrize("bad,message", [
