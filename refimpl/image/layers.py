@@ -34,6 +34,7 @@ import posixpath
 import shutil
 import stat
 import tarfile
+import tempfile
 import zlib
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -357,9 +358,10 @@ def apply_layer(stream: BinaryIO, root: str | os.PathLike, *, mode: str = FLATTE
     left part-written: apply into a fresh directory, or use `extract_layer`."""
     applier = _Applier(os.fspath(root), mode, devices, chown)
     entry = "<archive>"
+    reader = None
     try:
         reader = HashingReader(decompress(stream))
-        with tarfile.open(fileobj=reader, mode="r|", errorlevel=2) as tar:
+        with tarfile.open(fileobj=reader, mode="r|") as tar:
             for m in tar:
                 entry = m.name
                 applier.apply(m, tar)
@@ -370,6 +372,8 @@ def apply_layer(stream: BinaryIO, root: str | os.PathLike, *, mode: str = FLATTE
     except LayerError:
         raise
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as e:
+        if reader is not None and reader.size == 0 and isinstance(reader.raw, _Prefixed):
+            return LayerResult(reader.digest(), 0)    # an empty blob is an empty layer
         raise LayerError(f"invalid layer archive (at {entry!r}): {e}") from None
     except OSError as e:
         raise LayerError(f"{entry!r}: {e.strerror or e}") from None
@@ -381,8 +385,8 @@ def extract_layer(stream: BinaryIO, dest: str | os.PathLike, **kw) -> LayerResul
     """Apply a layer into the new directory `dest`, all or nothing: it is built
     beside `dest` and renamed into place only when the whole layer applied."""
     dest = os.fspath(dest)
-    tmp = f"{dest}.tmp-{os.getpid()}"
-    os.mkdir(tmp, 0o755)
+    tmp = tempfile.mkdtemp(prefix=os.path.basename(dest) + ".tmp-", dir=os.path.dirname(dest) or ".")
+    os.chmod(tmp, 0o755)
     try:
         result = apply_layer(stream, tmp, **kw)
         os.rename(tmp, dest)

@@ -141,3 +141,22 @@ def test_chain_id_is_prefix_stable(blobs):
     full = M.chain_ids(diffs)
     assert all(M.chain_ids(diffs[:i + 1]) == full[:i + 1] for i in range(len(diffs)))
     assert len(set(full)) == len(full)  # every prefix names a different stack
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                           lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=8), kids, max_size=4),
+                           max_leaves=12)
+manifest_like = st.fixed_dictionaries({"schemaVersion": st.sampled_from([2, 1, "2"]),
+                                       "mediaType": st.sampled_from([M.OCI_MANIFEST, M.OCI_INDEX, M.DOCKER_MANIFEST, 7]),
+                                       "config": json_values, "layers": json_values, "manifests": json_values})
+
+
+@settings(max_examples=150)
+@given(st.one_of(json_values, manifest_like), st.sampled_from([None, M.OCI_INDEX, "application/json"]))
+def test_any_json_parses_or_fails_cleanly(doc, ct):
+    try:
+        m = M.parse_manifest(json.dumps(doc).encode(), ct)
+    except M.ManifestError as e:
+        assert "\n" not in str(e)
+    else:
+        assert m.raw == json.dumps(doc).encode()

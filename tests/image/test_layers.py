@@ -102,6 +102,13 @@ def test_zstd_and_garbage_are_refused(root):
         apply(tar_bytes(("a", "file", b"x" * 5000))[:1500], root)
 
 
+def test_empty_blob_is_an_empty_layer(root):
+    assert apply(b"", root).diff_id == "sha256:" + hashlib.sha256(b"").hexdigest()
+    assert os.listdir(root) == []
+    with pytest.raises(LayerError):
+        apply(b"\x1f\x8b", root)
+
+
 def test_decompress_gives_back_sniffed_bytes():
     assert decompress(io.BytesIO(b"ab")).read() == b"ab"
     assert decompress(io.BytesIO(gzip.compress(b"hello"))).read() == b"hello"
@@ -317,3 +324,16 @@ def test_overlay_mode_layers_mount_as_overlayfs(tmp_path):
         assert "a/.wh.stay" in tarfile.open(fileobj=io.BytesIO(out.getvalue())).getnames()
     finally:
         subprocess.run(["umount", str(merged)], check=True)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.binary(max_size=3000), st.booleans())
+def test_arbitrary_bytes_apply_or_fail_cleanly(tmp_path, junk, as_tar_tail):
+    data = tar_bytes(("a", "file", b"x"))[:512] + junk if as_tar_tail else junk
+    root = tempfile.mkdtemp(dir=tmp_path)
+    try:
+        apply(data, root)
+    except LayerError as e:
+        assert "\n" not in str(e)
+    finally:
+        shutil.rmtree(root)
