@@ -88,9 +88,13 @@ def enable_ip_forward() -> None:
 
 # --- iptables -------------------------------------------------------------
 
-def _iptables(*args: str, check: bool = True) -> bool:
+def _need_iptables() -> None:
     if shutil.which("iptables") is None:
         raise NetworkError("iptables is not installed; bridge networks need it")
+
+
+def _iptables(*args: str, check: bool = True) -> bool:
+    _need_iptables()
     proc = subprocess.run(["iptables", "-w", "5", *args], capture_output=True, text=True)
     if proc.returncode and check:
         msg = (proc.stderr.strip().splitlines() or ["exit status %d" % proc.returncode])[0]
@@ -122,6 +126,8 @@ def _install_rules(chain: str, rules) -> None:
 
 def _remove_rules(chain: str) -> None:
     """Remove our chain and every jump to it from both tables; absent is fine."""
+    if shutil.which("iptables") is None:
+        return  # then there cannot be rules of ours either
     for table, builtin in (("filter", "FORWARD"), ("nat", "POSTROUTING")):
         while _iptables("-t", table, "-D", builtin, "-j", chain, check=False):
             pass
@@ -147,6 +153,53 @@ def iptables_rules(bridge: str, chain_prefix: str = ENGINE_CHAIN_PREFIX) -> dict
 
 # --- bridges ----------------------------------------------------------------
 
+def _rules_in_place(chain: str, rules) -> bool:
+    """True if our chains hold exactly ``rules`` and are jumped to."""
+    for table, builtin, specs in rules:
+        listed = subprocess.run(["iptables", "-w", "5", "-t", table, "-S", chain],
+                                capture_output=True, text=True)
+        if listed.returncode or len(listed.stdout.splitlines()) != len(specs) + 1:
+            return False
+        if not all(_iptables("-t", table, "-C", chain, *spec, check=False) for spec in specs):
+            return False
+        if not _iptables("-t", table, "-C", builtin, "-j", chain, check=False):
+            return False
+    return True
+
+
+def _parse_gateway(gateway_cidr: str) -> ipaddress.IPv4Interface:
+    try:
+        return ipaddress.IPv4Interface(gateway_cidr)
+    except ValueError:
+        raise NetworkError(f"invalid gateway address {gateway_cidr!r}: want ADDRESS/PREFIX") from None
+
+
+def _check_bridge_args(name: str, gateway_cidr: str, chain_prefix: str) -> ipaddress.IPv4Interface:
+    _check_name(name, "bridge")
+    if len(chain_name(name, chain_prefix)) > 28:
+        raise NetworkError(f"chain prefix {chain_prefix!r} is too long for bridge {name!r}")
+    _need_iptables()
+    return _parse_gateway(gateway_cidr)
+
+
+def _configure(ipr: IPRoute, idx: int, name: str, iface: ipaddress.IPv4Interface,
+               internal: bool, chain_prefix: str, mtu: int | None) -> None:
+    """Address, mtu, up, forwarding and rules of an existing bridge (idempotent)."""
+    if mtu:
+        ipr.link("set", index=idx, mtu=mtu)
+    have = {(a.get("address"), a["prefixlen"]) for a in ipr.get_addr(index=idx, family=socket.AF_INET)}
+    if (str(iface.ip), iface.network.prefixlen) not in have:
+        ipr.addr("add", index=idx, address=str(iface.ip), prefixlen=iface.network.prefixlen,
+                 broadcast=str(iface.network.broadcast_address))
+    ipr.link("set", index=idx, state="up")
+    if not internal:
+        enable_ip_forward()
+    chain, rules = chain_name(name, chain_prefix), _rules(name, iface.network, internal)
+    if not _rules_in_place(chain, rules):
+        _remove_rules(chain)
+        _install_rules(chain, rules)
+
+
 def create_bridge(name: str, gateway_cidr: str, *, internal: bool = False,
                   chain_prefix: str = ENGINE_CHAIN_PREFIX, mtu: int | None = None) -> None:
     """Create bridge ``name`` holding ``gateway_cidr`` (e.g. "172.18.0.1/16"), up,
@@ -155,13 +208,7 @@ def create_bridge(name: str, gateway_cidr: str, *, internal: bool = False,
     Refuses an existing link of that name without touching it. On any failure
     everything created so far is removed again.
     """
-    _check_name(name, "bridge")
-    if len(chain_name(name, chain_prefix)) > 28:
-        raise NetworkError(f"chain prefix {chain_prefix!r} is too long for bridge {name!r}")
-    try:
-        iface = ipaddress.IPv4Interface(gateway_cidr)
-    except ValueError:
-        raise NetworkError(f"invalid gateway address {gateway_cidr!r}: want ADDRESS/PREFIX") from None
+    iface = _check_bridge_args(name, gateway_cidr, chain_prefix)
     with IPRoute() as ipr:
         if _lookup(ipr, name) is not None:
             raise NetworkError(f"a network interface named {name!r} already exists")
@@ -170,20 +217,35 @@ def create_bridge(name: str, gateway_cidr: str, *, internal: bool = False,
         except NetlinkError as e:
             raise NetworkError(f"cannot create bridge {name}: {os.strerror(e.code)}") from None
         try:
-            idx = _lookup(ipr, name)
-            if mtu:
-                ipr.link("set", index=idx, mtu=mtu)
-            ipr.addr("add", index=idx, address=str(iface.ip), prefixlen=iface.network.prefixlen,
-                     broadcast=str(iface.network.broadcast_address))
-            ipr.link("set", index=idx, state="up")
-            if not internal:
-                enable_ip_forward()
-            _install_rules(chain_name(name, chain_prefix), _rules(name, iface.network, internal))
+            _configure(ipr, _lookup(ipr, name), name, iface, internal, chain_prefix, mtu)
         except BaseException as e:
             delete_bridge(name, chain_prefix=chain_prefix)
             if isinstance(e, NetlinkError):
                 raise NetworkError(f"cannot configure bridge {name}: {os.strerror(e.code)}") from None
             raise
+
+
+def ensure_bridge(name: str, gateway_cidr: str, *, internal: bool = False,
+                  chain_prefix: str = ENGINE_CHAIN_PREFIX, mtu: int | None = None) -> bool:
+    """Like ``create_bridge``, but an existing bridge of that name is adopted:
+    its address, state and rules are brought in line without detaching its
+    ports (what a restarted daemon needs while its containers keep running).
+    Returns True if the bridge was created. A non-bridge link is refused.
+    """
+    iface = _check_bridge_args(name, gateway_cidr, chain_prefix)
+    with IPRoute() as ipr:
+        idx = _lookup(ipr, name)
+        if idx is None:
+            create_bridge(name, gateway_cidr, internal=internal, chain_prefix=chain_prefix, mtu=mtu)
+            return True
+        kind = ipr.get_links(idx)[0].get(("IFLA_LINKINFO", "IFLA_INFO_KIND"))
+        if kind != "bridge":
+            raise NetworkError(f"network interface {name!r} exists and is not a bridge")
+        try:
+            _configure(ipr, idx, name, iface, internal, chain_prefix, mtu)
+        except NetlinkError as e:
+            raise NetworkError(f"cannot configure bridge {name}: {os.strerror(e.code)}") from None
+        return False
 
 
 def delete_bridge(name: str, *, chain_prefix: str = ENGINE_CHAIN_PREFIX) -> None:

@@ -142,7 +142,7 @@ def test_namespace_with_only_loopback(netns):
     assert "default" not in in_netns(pid, "ip", "route").stdout
 
 
-def test_bad_requests_fail_cleanly_and_leave_nothing(bridge_name, netns, links):
+def test_bad_requests_fail_cleanly_and_leave_nothing(bridge_name, netns, links, monkeypatch):
     with pytest.raises(bridge.NetworkError, match="already exists"):
         bridge.create_bridge("lo", "10.199.255.1/24", chain_prefix=CHAIN_PREFIX)
     assert bridge.iptables_rules("lo", CHAIN_PREFIX) == {"filter": [], "nat": []}
@@ -152,13 +152,26 @@ def test_bad_requests_fail_cleanly_and_leave_nothing(bridge_name, netns, links):
         bridge.create_bridge("dstest-name-too-long", "10.199.255.1/24", chain_prefix=CHAIN_PREFIX)
     with IPRoute() as ipr:
         assert not ipr.link_lookup(ifname=bridge_name)
-    # A failure halfway (our chain name is taken) rolls the bridge back.
-    subprocess.run(["iptables", "-w", "5", "-N", CHAIN_PREFIX + bridge_name], check=True)
-    with pytest.raises(bridge.NetworkError, match="iptables"):
+    # A failure after the rules went in (injected) rolls everything back.
+    real_install = bridge._install_rules
+
+    def install_then_fail(chain, rules):
+        real_install(chain, rules)
+        assert bridge.iptables_rules(bridge_name, CHAIN_PREFIX)["nat"]
+        raise bridge.NetworkError("injected failure")
+
+    monkeypatch.setattr(bridge, "_install_rules", install_then_fail)
+    with pytest.raises(bridge.NetworkError, match="injected"):
         make_bridge(bridge_name)
+    monkeypatch.undo()
     with IPRoute() as ipr:
         assert not ipr.link_lookup(ifname=bridge_name)
     assert bridge.iptables_rules(bridge_name, CHAIN_PREFIX) == {"filter": [], "nat": []}
+    # A stale chain of ours (left by a crash) is replaced, not an obstacle.
+    subprocess.run(["iptables", "-w", "5", "-N", CHAIN_PREFIX + bridge_name], check=True)
+    make_bridge(bridge_name)
+    assert len(bridge.iptables_rules(bridge_name, CHAIN_PREFIX)["filter"]) == 4
+    bridge.delete_bridge(bridge_name, chain_prefix=CHAIN_PREFIX)
     # attach: missing bridge, missing process, name taken inside the namespace.
     pid = netns()
     with pytest.raises(bridge.NetworkError, match="does not exist"):
@@ -206,3 +219,25 @@ def test_cost_of_attach_and_configure(bridge_name, netns, links):
     configure_ms = min(c[1] for c in costs) * 1000
     print(f"attach {attach_ms:.1f} ms, configure_inside {configure_ms:.1f} ms")
     assert attach_ms + configure_ms < 60, "slower than the NetNS helper this design avoids"
+
+
+def test_ensure_adopts_a_running_bridge_and_repairs_its_rules(bridge_name, netns, links):
+    pool = new_pool()
+    gw = pool.cidr(pool.gateway)
+    assert bridge.ensure_bridge(bridge_name, gw, chain_prefix=CHAIN_PREFIX) is True
+    a, b = netns(), netns()
+    connect(bridge_name, pool, a, links, bridge_name[-6:] + "a")
+    ip_b = connect(bridge_name, pool, b, links, bridge_name[-6:] + "b")
+    before = bridge.iptables_rules(bridge_name, CHAIN_PREFIX)
+    assert bridge.ensure_bridge(bridge_name, gw, chain_prefix=CHAIN_PREFIX) is False
+    assert bridge.iptables_rules(bridge_name, CHAIN_PREFIX) == before
+    chain = CHAIN_PREFIX + bridge_name
+    subprocess.run(["iptables", "-w", "5", "-t", "nat", "-F", chain], check=True)
+    subprocess.run(["iptables", "-w", "5", "-D", "FORWARD", "-j", chain], check=True)
+    assert not ping(a, ip_b, wait=1) or iptables_S("filter", "FORWARD")[0] == "-P FORWARD ACCEPT"
+    bridge.ensure_bridge(bridge_name, gw, chain_prefix=CHAIN_PREFIX)
+    assert bridge.iptables_rules(bridge_name, CHAIN_PREFIX) == before
+    assert iptables_S("filter", "FORWARD").count(f"-A FORWARD -j {chain}") == 1
+    assert ping(a, ip_b), "ports stay attached across ensure_bridge"
+    with pytest.raises(bridge.NetworkError, match="not a bridge"):
+        bridge.ensure_bridge("lo", "10.199.255.1/24", chain_prefix=CHAIN_PREFIX)
