@@ -142,6 +142,7 @@ def chain_name(bridge: str, chain_prefix: str = ENGINE_CHAIN_PREFIX) -> str:
 
 def iptables_rules(bridge: str, chain_prefix: str = ENGINE_CHAIN_PREFIX) -> dict[str, list[str]]:
     """The current rules of a bridge's chains (``iptables -S`` lines) by table."""
+    _need_iptables()
     out = {}
     for table in ("filter", "nat"):
         proc = subprocess.run(["iptables", "-w", "5", "-t", table, "-S",

@@ -12,9 +12,11 @@ import subprocess
 import time
 
 import pytest
-from pyroute2 import IPRoute
 
-from refimpl.network import bridge, ipam
+pytest.importorskip("pyroute2", reason="pyroute2 is not installed")
+from pyroute2 import IPRoute  # noqa: E402
+
+from refimpl.network import bridge, ipam  # noqa: E402
 from tests.network.conftest import CHAIN_PREFIX, in_netns, ping, run_in_netns
 
 TEST_POOLS = (("10.199.0.0/16", 24),)

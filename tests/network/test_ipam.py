@@ -18,7 +18,7 @@ existing_nets = st.builds(
     st.integers(0, 2**20 - 1), st.integers(8, 32))
 
 
-@settings(max_examples=200)
+@settings(max_examples=100)
 @given(st.lists(existing_nets, max_size=25))
 def test_chosen_subnet_is_the_first_that_overlaps_nothing(existing):
     try:
