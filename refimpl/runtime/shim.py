@@ -248,10 +248,13 @@ class Supervisor:
         try:
             return self._run()
         finally:
-            try:
-                self.cgroup.remove()
-            except OSError as e:
-                print(f"shim: removing cgroup: {e}", file=sys.stderr)
+            if os.path.exists(f"{self.state_dir}/shim.sock"):
+                os.unlink(f"{self.state_dir}/shim.sock")
+            if self.cgroup.exists():
+                try:
+                    self.cgroup.remove()
+                except OSError as e:
+                    print(f"shim: removing cgroup: {e}", file=sys.stderr)
 
     def _run(self) -> int:
         spec = self.spec
@@ -328,11 +331,6 @@ class Supervisor:
                     self.writers[key.fd]()
             if self.exit is not None and time.monotonic() > self.linger_until:
                 break
-        self.listener.close()
-        try:
-            os.unlink("shim.sock")
-        except FileNotFoundError:
-            pass
         return 0
 
     # --- events --------------------------------------------------------------
@@ -379,10 +377,20 @@ class Supervisor:
                      "finished_at": rfc3339nano(), "oom_killed": self.cgroup.oom_killed(),
                      "pid": self.pid}
         self.linger_until = time.monotonic() + 2.0
+        try:                      # the rest of the pid namespace dies with its PID 1
+            self.cgroup.remove()
+        except OSError as e:
+            print(f"shim: removing cgroup: {e}", file=sys.stderr)
         write_atomic(f"{self.state_dir}/exit.json", json.dumps(self.exit))
 
     def _finish(self) -> None:
         """Output drained after exit: close the log, end attaches, answer waiters."""
+        self.want_read(self.listener.fileno(), None)
+        self.listener.close()
+        try:
+            os.unlink("shim.sock")
+        except FileNotFoundError:
+            pass
         self.log.close()
         for c in list(self.clients):
             if c.mode == "wait":
