@@ -231,7 +231,10 @@ class Supervisor:
 
     def report(self, obj: dict) -> None:
         if self.report_fd >= 0:
-            os.write(self.report_fd, json.dumps(obj).encode() + b"\n")
+            try:
+                os.write(self.report_fd, json.dumps(obj).encode() + b"\n")
+            except OSError:       # the caller gave up (its on_netns hook failed)
+                pass
 
     # --- life ----------------------------------------------------------------
     def run(self) -> int:
