@@ -8,8 +8,8 @@ Both hierarchies are supported and detected once:
   ``/sys/fs/cgroup/<ctrl>/<parent>/<id>``. A v2 mount *beside* v1 (the hybrid
   "unified" mount) carries no controllers we need and is ignored.
 
-A process joins by writing "0" (itself) to cgroup.procs: the container's init
-does that before it unshares anything, so no pid translation is needed.
+The supervisor moves the container's init in by its host pid right after the
+fork, before the init may exec.
 """
 from __future__ import annotations
 

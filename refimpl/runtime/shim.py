@@ -284,8 +284,15 @@ class Supervisor:
             self.listener.close()
             if self.report_fd >= 0:
                 os.close(self.report_fd)
-            container_main(spec, child_chan, self.go_fd, stdio, self.cgroup)
+            container_main(spec, child_chan, self.go_fd, stdio)
         self.pid = pid
+        try:
+            self.cgroup.join(pid)
+        except OSError as e:
+            os.kill(pid, signal.SIGKILL)
+            self._reap_blocking()
+            self.report({"error": f"joining the container's cgroup: {e}", "exit_code": 128})
+            return 0
         child_chan.close()
         if self.go_fd >= 0:
             os.close(self.go_fd)

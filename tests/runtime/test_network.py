@@ -15,8 +15,12 @@ def veth():
         try:
             yield ip, host, peer
         finally:
-            if ip.link_lookup(ifname=host):
-                ip.link("del", index=ip.link_lookup(ifname=host)[0])
+            # the pair also vanishes by itself once the container's netns is gone
+            for idx in ip.link_lookup(ifname=host):
+                try:
+                    ip.link("del", index=idx)
+                except pyroute2.NetlinkError:
+                    pass
 
 
 def test_bridge_mode_configures_the_moved_interface_from_inside(containers, veth):
