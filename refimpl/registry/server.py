@@ -21,7 +21,7 @@ import signal
 import sys
 from urllib.parse import parse_qs, quote
 
-from ..httpd import HTTPError, Request, Response, Router, Server, json_response
+from ..httpd import HTTPError, Request, Response, Router, Server, json_response, parse_address
 from .auth import SERVICE, Auth, Htpasswd, basic_credentials
 from .errors import RegistryError
 from .grammar import check_name, parse_digest
@@ -270,10 +270,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
     mode = args.auth or ("basic" if args.htpasswd else "none")
     try:
+        addresses = args.listen or ["127.0.0.1:5000"]
+        for address in addresses:
+            parse_address(address)            # refuse bad input before touching --root
         users = Htpasswd(args.htpasswd) if args.htpasswd else None
         auth = Auth(mode, users, service=args.service, realm=args.realm)
         registry = Registry(Store(args.root), auth)
-        asyncio.run(serve(registry, args.listen or ["127.0.0.1:5000"]))
+        asyncio.run(serve(registry, addresses))
     except (OSError, ValueError) as exc:
         print(f"refimpl-registry: {exc}", file=sys.stderr)
         return 1
