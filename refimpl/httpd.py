@@ -97,6 +97,7 @@ class Request:
         self.params: dict[str, str] = {}     # filled by the Router
         self.remote = conn.writer.get_extra_info("peername")
         self.started = self.hijacked = False
+        self.status: int | None = None
         self._eof = False
 
     # -- the request body, streamed -------------------------------------------------------
@@ -148,7 +149,7 @@ class Request:
     # -- answers ------------------------------------------------------------------------
     async def stream(self, status: int = 200, headers: dict[str, str] | None = None) -> Stream:
         """Send the status line and headers now; the body follows through Stream.write()."""
-        self.started = True
+        self.started, self.status = True, status
         await self._conn.send(h11.Response(status_code=status, headers=_pairs(headers or {})))
         return Stream(self._conn)
 
@@ -182,6 +183,7 @@ class Request:
             conn.writer.write(head.encode("latin-1") + b"\r\n")
             await conn.writer.drain()
         self.started = self.hijacked = True
+        self.status = 101 if conn.h11.our_state is h11.SWITCHED_PROTOCOL else 200
         return conn.reader, conn.writer, conn.h11.trailing_data[0]
 
 
@@ -349,6 +351,7 @@ class Server:
                 return False
             resp = (self.error_hook(exc) if self.error_hook else None) or default_error_response(exc)
             await req.send(resp)
+        log.info("%s %s -> %s", req.method, req.target, req.status)
         if req.hijacked:
             return False
         await conn.send(h11.EndOfMessage())
