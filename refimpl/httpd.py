@@ -35,6 +35,7 @@ import logging
 import os
 import re
 import threading
+from http import HTTPStatus
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterable, Awaitable, Callable, Iterable
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -106,7 +107,8 @@ class Request:
         h = self._conn.h11
         while not self._eof:
             if h.they_are_waiting_for_100_continue:
-                await self._conn.send(h11.InformationalResponse(status_code=100, headers=[]))
+                await self._conn.send(h11.InformationalResponse(status_code=100, headers=[],
+                                                                reason=b"Continue"))
             event = await self._conn.next_event()
             if isinstance(event, h11.Data):
                 if event.data:
@@ -150,7 +152,8 @@ class Request:
     async def stream(self, status: int = 200, headers: dict[str, str] | None = None) -> Stream:
         """Send the status line and headers now; the body follows through Stream.write()."""
         self.started, self.status = True, status
-        await self._conn.send(h11.Response(status_code=status, headers=_pairs(headers or {})))
+        await self._conn.send(h11.Response(status_code=status, headers=_pairs(headers or {}),
+                                           reason=_reason(status)))
         return Stream(self._conn)
 
     async def send(self, resp: Response) -> None:
@@ -185,6 +188,13 @@ class Request:
         self.started = self.hijacked = True
         self.status = 101 if conn.h11.our_state is h11.SWITCHED_PROTOCOL else 200
         return conn.reader, conn.writer, conn.h11.trailing_data[0]
+
+
+def _reason(status: int) -> bytes:
+    try:
+        return HTTPStatus(status).phrase.encode()
+    except ValueError:
+        return b""
 
 
 def _pairs(headers: dict[str, str]) -> list[tuple[str, str]]:

@@ -166,14 +166,19 @@ class Registry:
         return Response(201, b"", {"Location": f"/v2/{name}/blobs/{digest}",
                                    "Docker-Content-Digest": digest})
 
-    async def _receive(self, req: Request, name: str, uuid: str, start: int | None = None) -> None:
-        """Stream the request body onto the end of upload `uuid` (at offset `start`, if given)."""
+    async def _receive(self, req: Request, name: str, uuid: str,
+                       start: int | None = None, end: int | None = None) -> None:
+        """Stream the request body onto the end of upload `uuid`; for a chunk with a
+        Content-Range, check it starts where the upload ends and is as long as it says."""
         with self.store.open_upload(name, uuid) as upload:
             if start is not None and start != upload.size:
                 raise RegistryError("RANGE_INVALID", f"upload is at {upload.size}, not {start}",
-                                    {**self._upload_headers(name, uuid)})
+                                    self._upload_headers(name, uuid))
             async for chunk in req:
                 upload.write(chunk)
+            if end is not None and upload.size != end + 1:
+                upload.truncate(start)
+                raise RegistryError("SIZE_INVALID", f"chunk {start}-{end} has the wrong length")
 
     async def start_upload(self, req: Request) -> Response:
         name = self._allow(req, "push")
@@ -210,14 +215,14 @@ class Registry:
             self.store.cancel_upload(name, uuid)
             return Response(204)
         if req.method == "PATCH":
-            start = None
+            start = end = None
             if req.header("content-range"):   # a chunk: "<start>-<end>"; absent = streamed
                 m = re.fullmatch(r"(?:bytes[ =])?(\d+)-(\d+)(?:/\*|/\d+)?",
                                  req.header("content-range").strip())
                 if not m or int(m.group(2)) < int(m.group(1)):
                     raise RegistryError("RANGE_INVALID", req.header("content-range"))
-                start = int(m.group(1))
-            await self._receive(req, name, uuid, start)
+                start, end = int(m.group(1)), int(m.group(2))
+            await self._receive(req, name, uuid, start, end)
             return Response(202, b"", self._upload_headers(name, uuid))
         digest = req.query.get("digest")      # PUT: the last bytes (maybe none), then commit
         if not digest:

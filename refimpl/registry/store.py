@@ -57,6 +57,13 @@ class Upload:
     def __init__(self, store: "Store", uuid: str, path: Path, size: int, hasher):
         self.store, self.uuid, self.path, self.size, self._hasher = store, uuid, path, size, hasher
         self._file = open(path, "ab")
+        store._open.add(uuid)
+
+    def truncate(self, size: int) -> None:
+        """Undo a bad chunk: back to `size` bytes (and rehash them)."""
+        self._file.truncate(size)
+        self._file.flush()
+        self.size, self._hasher = size, _hash_file(self.path, "sha256")
 
     def write(self, chunk: bytes) -> None:
         self._file.write(chunk)
@@ -67,6 +74,7 @@ class Upload:
         if not self._file.closed:
             self._file.close()
             self.store._hashers[self.uuid] = (self.size, self._hasher)
+            self.store._open.discard(self.uuid)
 
     def __enter__(self):
         return self
@@ -81,6 +89,7 @@ class Store:
         for sub in ("blobs", "uploads", "repositories"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         self._hashers: dict[str, tuple[int, object]] = {}   # uuid -> (size hashed, sha256)
+        self._open: set[str] = set()                        # uploads a request is writing to
 
     # -- blobs ---------------------------------------------------------------------------
     def blob_path(self, digest: str) -> Path:
@@ -153,6 +162,8 @@ class Store:
 
     def open_upload(self, name: str, uuid: str) -> Upload:
         path = self._upload_data(name, uuid)
+        if uuid in self._open:
+            raise RegistryError("BLOB_UPLOAD_INVALID", "another request is writing to this upload")
         size = path.stat().st_size
         hashed, hasher = self._hashers.pop(uuid, (-1, None))
         if hashed != size:             # e.g. after a restart: hash what is on disk so far

@@ -168,6 +168,16 @@ def test_hijack_with_upgrade_then_half_close(server):
     assert rest == b"body=stdi got=early-bytes late-bytes bye"
 
 
+def test_expect_100_continue(server):
+    host, port = server.urls[0][len("http://"):].rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(b"POST /count HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+                  b"Expect: 100-continue\r\n\r\n")
+        assert s.recv(4096) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        s.sendall(b"abc")
+        assert s.recv(4096).startswith(b"HTTP/1.1 200 OK\r\n")
+
+
 def test_hijack_without_upgrade_answers_200(server):
     out = raw(server, b"POST /attach HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\nabc",
               half_close=True)

@@ -70,6 +70,20 @@ def test_chunked_patches_with_content_range(client):
     assert client.request("GET", f"/v2/{REPO}/blobs/{digest(data)}").body == data
 
 
+def test_chunk_shorter_than_its_content_range_is_undone(client, registry):
+    location = client.request("POST", f"/v2/{REPO}/blobs/uploads/").headers["location"]
+    client.request("PATCH", location, b"0123456789", {"Content-Range": "0-9"})
+    r = client.request("PATCH", location, b"abc", {"Content-Range": "10-19"})
+    assert r.status == 400 and r.codes == ["SIZE_INVALID"]
+    assert client.request("GET", location).headers["range"] == "0-9"
+    client.request("PATCH", location, b"abcdefghij", {"Content-Range": "10-19"})
+    data = b"0123456789abcdefghij"
+    assert client.request("PUT", f"{location}?digest={digest(data)}").status == 201
+    with registry.store.open_upload(REPO, uuid := registry.store.start_upload(REPO)):
+        with pytest.raises(Exception, match="BLOB_UPLOAD_INVALID"):
+            registry.store.open_upload(REPO, uuid)       # one writer per upload at a time
+
+
 def test_single_streamed_patch_with_chunked_encoding(client):
     """What dockerd does: one PATCH, Transfer-Encoding: chunked, no Content-Range."""
     pieces = [os.urandom(256 * 1024) for _ in range(12)]      # 3 MiB
