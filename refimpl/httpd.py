@@ -288,6 +288,7 @@ class Server:
                  error_hook: Callable[[BaseException], Response | None] | None = None):
         self.app, self.error_hook = app, error_hook
         self._servers: list[asyncio.AbstractServer] = []
+        self._sockets: list[str] = []           # UNIX socket files to remove on close
         self._tasks: set[asyncio.Task] = set()
 
     async def listen(self, address: str, ssl=None) -> str:
@@ -303,6 +304,7 @@ class Server:
             os.unlink(path)                     # a stale socket from an earlier run
         self._servers.append(await asyncio.start_unix_server(self._serve, path))
         os.chmod(path, mode)
+        self._sockets.append(path)
         return f"unix://{path}"
 
     async def listen_tcp(self, host: str = "127.0.0.1", port: int = 0, ssl=None) -> tuple[str, int]:
@@ -313,6 +315,11 @@ class Server:
     async def close(self) -> None:
         for server in self._servers:
             server.close()
+        for path in self._sockets:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -42,6 +42,7 @@ def test_serves_tcp_and_unix_and_stops_on_sigterm(workdir):
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=10)
     assert proc.returncode == 0 and "Traceback" not in err
+    assert not sock.exists()
 
 
 @pytest.mark.parametrize("args, message", [

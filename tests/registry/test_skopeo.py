@@ -33,6 +33,21 @@ def skopeo(*args: str, home: Path) -> None:
     assert proc.returncode == 0, proc.stderr
 
 
+def test_skopeo_converts_to_docker_schema2_on_push(registry, workdir):
+    """skopeo rewrites the manifest as Docker's v2 schema 2: stored and served as that type."""
+    img = content.image(oci=True)
+    write_layout(workdir / "in", img, "v1")
+    remote = f"docker://{registry.url[len('http://'):]}/team/docker:v1"
+    skopeo("copy", "--format", "v2s2", "--dest-tls-verify=false",
+           f"oci:{workdir / 'in'}:v1", remote, home=workdir)
+    r = registry.client().request("GET", "/v2/team/docker/manifests/v1")
+    assert r.headers["content-type"] == content.DOCKER_MANIFEST
+    assert json.loads(r.body)["mediaType"] == content.DOCKER_MANIFEST
+    assert r.headers["docker-content-digest"] == content.digest(r.body)
+    skopeo("copy", "--src-tls-verify=false", remote, f"oci:{workdir / 'out'}:v1", home=workdir)
+    assert (workdir / "out" / "index.json").exists()
+
+
 @pytest.mark.parametrize("auth", ["none", "token"])
 def test_skopeo_round_trip_preserves_digests(make_registry, workdir, auth):
     creds = []
