@@ -43,7 +43,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import h11
 
 log = logging.getLogger("refimpl.httpd")
-READ_SIZE = 64 * 1024
+READ_SIZE = 256 * 1024
 DRAIN_LIMIT = 4 * 1024 * 1024       # unread request body we swallow to keep a connection alive
 RAW_STREAM = "application/vnd.docker.raw-stream"
 
