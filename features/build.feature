@@ -1,9 +1,10 @@
 @area:build
 Feature: Building images from a Dockerfile
   To build your own image, you create a Dockerfile with a simple syntax for
-  defining the steps needed to create the image and run it. Each instruction in
-  a Dockerfile creates a layer in the image. When you change the Dockerfile and
-  rebuild the image, only those layers which have changed are rebuilt.
+  defining the steps needed to create the image and run it. Each instruction
+  that changes the filesystem creates a layer in the image; the others only
+  change the image's configuration. When you change the Dockerfile and rebuild
+  the image, only those layers which have changed are rebuilt.
 
   Background:
     Given the image "busybox" is present locally
@@ -94,7 +95,7 @@ Feature: Building images from a Dockerfile
       """
     When I run "build -t {img} {ctx}"
     Then it fails
-    And the combined output contains "returned a non-zero code: 3"
+    And the combined output matches "(returned a non-zero code|exit status):? 3"
     And the image "{img}" does not exist
 
   @spec:build.args

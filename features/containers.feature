@@ -73,8 +73,9 @@ Feature: Containers
     Given I successfully run "create --name {c} {busybox} true"
     When I run "rename {c} {c2}"
     Then it succeeds
-    And the field "Name" of "{c2}" is "/{c2}"
     And the container "{c}" does not exist
+    When I run "ps -a --filter name={c2} --format {{.Names}}"
+    Then the output is "{c2}"
 
   @spec:containers.rm-running-refused
   Scenario: A running container cannot be removed without force

@@ -29,7 +29,7 @@ Feature: Registries
   Scenario: An image pushed to a registry can be pulled back by digest
     Given I successfully run "tag {busybox} {registry}/{img}:by-digest"
     And I successfully run "push {registry}/{img}:by-digest"
-    And I remember the registry digest of "{registry}/{img}:by-digest" as "digest"
+    And I remember the digest the registry holds for "{registry}/{img}:by-digest" as "digest"
     When I successfully run "rmi {registry}/{img}:by-digest"
     And I run "pull {registry}/{img}@{$digest}"
     Then it succeeds

@@ -32,7 +32,7 @@ Feature: Volumes and networks
     And I successfully run "create --name {c} -v {vol}:/data {busybox} true"
     When I run "volume rm {vol}"
     Then it fails
-    And the error output contains "in use"
+    And the error output matches "(in use|being used)"
 
   @spec:storage.volume-copy-up
   Scenario: An empty named volume is filled with the image's content at its mount point

@@ -400,14 +400,23 @@ def context_file(world, path, ctx, value):
     f.write_text(text(world, value) + "\n")
 
 
-@step(r"I remember the registry digest of " + Q.format("ref") + r" as " + Q.format("key"))
-def remember_digest(world, ref, key):
+@step(r"I remember the digest the registry holds for " + Q.format("ref") + r" as " + Q.format("key"))
+def remember_registry_digest(world, ref, key):
+    """Ask the registry itself (HEAD on the manifest) which digest the tag names."""
+    import urllib.request
     ref = world.sub(ref)
-    repo = ref.rsplit(":", 1)[0]
-    digests = field_of(world, "RepoDigests", ref)
-    match = [d for d in digests if d.startswith(repo + "@")]
-    assert match, f"no digest of {repo} in {digests}"
-    world.saved[key] = match[0].split("@", 1)[1]
+    host, _, rest = ref.partition("/")
+    repo, _, tag = rest.rpartition(":")
+    accept = ", ".join(["application/vnd.docker.distribution.manifest.v2+json",
+                        "application/vnd.oci.image.manifest.v1+json",
+                        "application/vnd.docker.distribution.manifest.list.v2+json",
+                        "application/vnd.oci.image.index.v1+json"])
+    req = urllib.request.Request(f"http://{host}/v2/{repo}/manifests/{tag}", method="HEAD",
+                                 headers={"Accept": accept})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        digest = r.headers.get("Docker-Content-Digest")
+    assert digest, f"the registry gave no digest for {ref}"
+    world.saved[key] = digest
 
 
 # --------------------------------------------------------------------------- networks and volumes
