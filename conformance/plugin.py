@@ -89,6 +89,11 @@ def load_expectations(target: str) -> dict[str, dict]:
 
 def pytest_collection_modifyitems(config, items):
     target = config.getoption("--target")
+    if any(item.get_closest_marker("spec") for item in items):
+        try:
+            Target.named(target)
+        except TargetError as e:
+            raise pytest.UsageError(f"dockspec: {e}") from None
     expected = load_expectations(target)
     for item in items:
         if item.get_closest_marker("spec") is None:
@@ -131,6 +136,8 @@ class Session:
         name = self.config.getoption("--target")
         try:
             target = Target.named(name)
+            if target.service not in ("docker", "podman", "refimpl"):
+                target.check_alive()      # an engine the suite does not start itself
             before = services.Services.load()
             before_pids = {s.pid for s in before.started}
             need = ["registry"] if self.config.getoption("--registry-prefix") else ["registry"]
