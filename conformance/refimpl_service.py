@@ -1,18 +1,37 @@
 """Starting refimpld for the `refimpl` and `refimpl-dockercli` targets.
 
 Each run gets its own refimpld with temporary data and exec roots and a socket
-under the suite's state directory; it is stopped when the run ends.
+under the suite's state directory (the endpoint in targets.toml), on a bridge
+of its own; it is stopped, and its roots removed, when the run ends.
 """
 
 from __future__ import annotations
 
 import shutil
+import sys
+import tempfile
+from pathlib import Path
 
 from . import services
 
+BRIDGE = "dsref0"
+
 
 def ensure(svc: services.Services, target) -> str:
-    if shutil.which("refimpld") is None:
-        raise services.ServiceError(
-            f"target {target.name}: refimpld is not installed (the reference engine is not built yet)")
-    raise services.ServiceError(f"target {target.name}: starting refimpld is not implemented yet")
+    endpoint = target.endpoint
+    if services.answers(endpoint):
+        return endpoint
+    if target.cli[0] != "docker" and shutil.which(target.cli[0]) is None:
+        raise services.ServiceError(f"target {target.name}: the {target.cli[0]} CLI is not installed")
+    sock = Path(endpoint[len("unix://"):])
+    sock.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="dockspec-refimpld-"))
+    log = work / "refimpld.log"
+    argv = [sys.executable, "-m", "refimpl.daemon", "-H", endpoint,
+            "--data-root", str(work / "data"), "--exec-root", str(work / "exec"),
+            "--bridge", BRIDGE]
+    proc = services._spawn("refimpld", argv, log)
+    svc.started.append(services.Started("refimpld", proc.pid, str(work)))
+    svc.save()
+    services.wait_until(lambda: services.answers(endpoint), "refimpld", 30, proc, log)
+    return endpoint
