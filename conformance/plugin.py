@@ -201,10 +201,12 @@ class Session:
 def _remove_suite_images(target: Target, imgs: dict) -> None:
     """Remove the local copies of the suite's images (names the suite made up)."""
     repos = {v["repo"] for v in imgs.values()}
-    r = target.run(["images", "--format", "{{.Repository}}:{{.Tag}}"])
-    for line in r.out.split():
-        if line.rsplit(":", 1)[0] in repos:
-            target.run(["rmi", "-f", line])
+    r = target.run(["images", "--digests", "--format", "{{.Repository}}:{{.Tag}} {{.Repository}}@{{.Digest}}"])
+    for ref in r.out.split():
+        if ref.endswith((":<none>", "@<none>")):
+            continue
+        if ref.rsplit(":", 1)[0] in repos or ref.split("@", 1)[0] in repos:
+            target.run(["rmi", "-f", ref])
 
 
 def _git_commit() -> str:

@@ -59,6 +59,7 @@ class World:
         self.host_files: list[Path] = []
         self.octet = random.Random(self.token).randint(1, 250)
         self.second = None  # a second daemon (client-server scenarios)
+        self.build_ids: list[str] = []
         self.before_containers = self._container_ids()
 
     # ------------------------------------------------------------ placeholders
@@ -120,6 +121,11 @@ class World:
         cli = self.second.cli if second and self.second else None
         env = self.second.env if second and self.second else None
         self.result = self.target.run(args, input=input, cli=cli, env=env)
+        if args and args[0] == "build":
+            # Intermediate images a build leaves behind (the classic builder's cache).
+            for image_id in re.findall(r"(?:--->|-->) ([0-9a-f]{12,64})\b", self.result.out + self.result.err):
+                if image_id not in self.build_ids:
+                    self.build_ids.append(image_id)
         return self.result
 
     def open_terminal(self, text: str) -> Terminal:
@@ -151,10 +157,15 @@ class World:
         if containers:
             t.run(["rm", "-f", "-v", *containers], timeout=120)
         # Every image name this world made up contains its token.
-        r = t.run(["images", "--format", "{{.Repository}}:{{.Tag}}"])
+        r = t.run(["images", "--digests", "--format", "{{.Repository}}:{{.Tag}} {{.Repository}}@{{.Digest}}"])
         for ref in r.out.split():
-            if self.token in ref:
+            if self.token in ref and not ref.endswith((":<none>", "@<none>")):
                 t.run(["rmi", "-f", ref])
+        # Build cache images: only those no name points at (never a tagged image).
+        for image_id in reversed(self.build_ids):   # children before parents
+            r = t.run(["image", "inspect", "--format", "{{len .RepoTags}} {{len .RepoDigests}}", image_id])
+            if r.rc == 0 and r.out.split() == ["0", "0"]:
+                t.run(["rmi", image_id])
         for k, v in self.names.items():
             if self.kinds[k] == "network":
                 t.run(["network", "rm", v])
