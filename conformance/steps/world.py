@@ -148,12 +148,16 @@ class World:
         containers = [v for k, v in self.names.items() if self.kinds[k] == "container"]
         # Containers made during this scenario from the suite's own images.
         repos = {i["repo"] for i in self.session.images.values()}
+        ids = {i.get("id") for i in self.session.images.values()} - {None}
         for cid in self._container_ids() - self.before_containers:
-            r = t.run(["inspect", "--format", "{{.Config.Image}}", cid])
-            image = r.out.strip()
-            if r.rc == 0 and (image.rsplit(":", 1)[0] in repos or image.startswith("ds-")
-                              or self.token in image or image.split("@")[0] in repos):
-                containers.append(cid)
+            r = t.run(["inspect", "--format", "{{.Config.Image}} {{.Image}}", cid])
+            if r.rc != 0 or not r.out.split():
+                continue
+            image, image_id = (r.out.split() + [""])[:2]
+            if (image.rsplit(":", 1)[0] in repos or image.split("@")[0] in repos or self.token in image
+                    or image_id in ids or image in ids
+                    or any(image_id.removeprefix("sha256:").startswith(b) for b in self.build_ids)):
+                containers.append(cid)   # e.g. the container a failed build step leaves
         if containers:
             t.run(["rm", "-f", "-v", *containers], timeout=120)
         # Every image name this world made up contains its token.
