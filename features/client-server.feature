@@ -4,7 +4,7 @@ Feature: Client and server
   a REST API, over a UNIX socket or a network interface. One client can talk to
   more than one daemon.
 
-  @spec:client-server.ping
+  @spec:client-server.ping @smoke
   Scenario: The API answers a ping over the UNIX socket
     When I call "GET /_ping" on the API
     Then the API answers 200

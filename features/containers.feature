@@ -33,7 +33,7 @@ Feature: Containers
     When I run "logs {c}"
     Then the output contains "got-term"
 
-  @spec:containers.stop-sigkill
+  @spec:containers.stop-sigkill @smoke
   Scenario: stop sends SIGKILL when the process outlives the timeout
     Given I successfully run "run -d --name {c} {busybox} sleep 600"
     When I run "stop -t 1 {c}"

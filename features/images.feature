@@ -7,7 +7,7 @@ Feature: Images
   Background:
     Given the image "busybox" is present locally
 
-  @spec:images.read-only
+  @spec:images.read-only @smoke
   Scenario: A container's changes never alter its image
     Given I remember the field "Id" of "{busybox}" as "image_id"
     And I successfully run "run --name {c} {busybox} sh -c 'echo changed > /etc/motd; rm /bin/cat'"

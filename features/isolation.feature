@@ -5,7 +5,7 @@ Feature: Isolation
   ipc, mnt, uts) and its access is limited to that namespace. Control groups
   limit the resources a container can use.
 
-  @spec:isolation.pid-1
+  @spec:isolation.pid-1 @smoke
   Scenario: The container's process is PID 1 in its own PID namespace
     When I run "run --rm {busybox} sh -c 'echo $$'"
     Then the output is "1"

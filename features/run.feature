@@ -23,7 +23,7 @@ Feature: docker run -i -t IMAGE sh
     When I run "image inspect {fresh}"
     Then it succeeds
 
-  @spec:run.terminal-attached @needs:tty
+  @spec:run.terminal-attached @smoke @needs:tty
   Scenario: The container's shell is attached to the terminal
     When I run "run -i -t --name {c} {busybox} sh" in a terminal
     And I type "echo $((6*7))-from-inside"
@@ -33,7 +33,7 @@ Feature: docker run -i -t IMAGE sh
     And I type "exit"
     And the terminal process ends with exit code 0
 
-  @spec:run.exit-stops @needs:tty
+  @spec:run.exit-stops @smoke @needs:tty
   Scenario: Typing exit stops the container but does not remove it
     When I run "run -i -t --name {c} {busybox} sh" in a terminal
     And I type "exit 3"
@@ -101,7 +101,7 @@ Feature: docker run -i -t IMAGE sh
     When I run "run --name {c} {busybox} sh -c 'exit 7'"
     Then the exit code is 7
 
-  @spec:run.exit-127
+  @spec:run.exit-127 @smoke
   Scenario: A command that cannot be found gives exit code 127
     When I run "run --name {c} {busybox} no-such-command-here"
     Then the exit code is 127
