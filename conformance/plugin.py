@@ -167,6 +167,12 @@ class Session:
         self._open_results()
         return target
 
+    @property
+    def column(self) -> str:
+        """The report column: the target, and the registry when it is not the default kind."""
+        kind = self.services.registry_kind if self.services else "distribution"
+        return self.target.name if kind == "distribution" else f"{self.target.name}+{kind}-registry"
+
     def _open_results(self):
         if not self.results_path:
             return
@@ -174,11 +180,12 @@ class Session:
         self.results = open(self.results_path, "w")
         t = self.target
         v = t.version()
-        run = {"type": "run", "target": t.name, "cli": " ".join(t.cli), "endpoint": t.endpoint,
+        run = {"type": "run", "target": self.column, "cli": " ".join(t.cli), "endpoint": t.endpoint,
                "version": v.get("Version", "?"), "api_version": v.get("ApiVersion", "?"),
                "suite_commit": _git_commit(), "kernel": platform.release(),
                "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-               "registry": self.services.registry if self.services else "",
+               "registry": (f"{self.services.registry} ({self.services.registry_kind})"
+                            if self.services else ""),
                "host": _host_name()}
         self.write(run)
 
@@ -315,7 +322,7 @@ def pytest_runtest_makereport(item, call):
     if status in ("fail", "error", "xfail"):
         exc = step.get("exception")
         output = str(exc) if exc is not None else str(rep.longrepr)[-4000:]
-    record = {"type": "scenario", "target": s.target.name if s.target else item.config.getoption("--target"),
+    record = {"type": "scenario", "target": s.column if s.target else item.config.getoption("--target"),
               **meta, "clause": spec.args[0], "tags": _tags(item), "status": status,
               "duration": round(time.monotonic() - t0, 3) if t0 else rep.duration,
               "failing_step": step.get("step") if status in ("fail", "error", "xfail") else None,

@@ -109,6 +109,7 @@ class Started:
 @dataclass
 class Services:
     registry: str = ""                     # host:port of the local registry
+    registry_kind: str = "distribution"    # which server it is (see registry_kind())
     started: list[Started] = field(default_factory=list)
     endpoints: dict[str, str] = field(default_factory=dict)
 
@@ -118,6 +119,7 @@ class Services:
         tmp = STATE_FILE.with_suffix(".tmp")
         tmp.write_text(json.dumps({
             "registry": self.registry,
+            "registry_kind": self.registry_kind,
             "started": [s.__dict__ for s in self.started],
             "endpoints": self.endpoints,
         }, indent=1))
@@ -129,7 +131,8 @@ class Services:
             data = json.loads(STATE_FILE.read_text())
         except (OSError, ValueError):
             return cls()
-        svc = cls(registry=data.get("registry", ""), endpoints=data.get("endpoints", {}))
+        svc = cls(registry=data.get("registry", ""), endpoints=data.get("endpoints", {}),
+                  registry_kind=data.get("registry_kind", "distribution"))
         svc.started = [Started(**s) for s in data.get("started", []) if _alive(s.get("pid", 0))]
         return svc
 
@@ -219,9 +222,23 @@ http:
 """
 
 
+REGISTRY_KINDS = ("distribution", "refimpl")
+
+
+def registry_kind() -> str:
+    """Which registry server the suite starts: Debian's docker-registry ("distribution",
+    the default) or ours ("refimpl"), from $DOCKSPEC_REGISTRY_KIND."""
+    kind = os.environ.get("DOCKSPEC_REGISTRY_KIND", "distribution")
+    if kind not in REGISTRY_KINDS:
+        raise ServiceError(f"unknown registry kind {kind!r} (DOCKSPEC_REGISTRY_KIND: "
+                           f"{' or '.join(REGISTRY_KINDS)})")
+    return kind
+
+
 def ensure_registry(svc: Services, timeout: float = 30.0) -> str:
-    """Reuse $DOCKSPEC_REGISTRY or the registry recorded earlier; else start Debian's."""
-    wanted = os.environ.get("DOCKSPEC_REGISTRY") or svc.registry
+    """Reuse $DOCKSPEC_REGISTRY or the registry recorded earlier; else start one of the kind asked for."""
+    kind = registry_kind()
+    wanted = os.environ.get("DOCKSPEC_REGISTRY") or (svc.registry if svc.registry_kind == kind else "")
     if wanted and answers(f"http://{wanted}", "/v2/"):
         svc.registry = wanted
         return wanted
@@ -229,11 +246,17 @@ def ensure_registry(svc: Services, timeout: float = 30.0) -> str:
         raise ServiceError(f"registry {wanted} (DOCKSPEC_REGISTRY) does not answer on /v2/")
     workdir = Path(tempfile.mkdtemp(prefix="dockspec-registry-"))
     port = free_port()
-    (workdir / "config.yml").write_text(REGISTRY_CONFIG.format(root=workdir / "data", port=port))
     log = workdir / "registry.log"
-    proc = _spawn("registry", ["docker-registry", "serve", str(workdir / "config.yml")], log)
+    if kind == "refimpl":
+        import sys
+        argv = [sys.executable, "-m", "refimpl.registry.server", "--root", str(workdir / "data"),
+                "--listen", f"127.0.0.1:{port}"]
+    else:
+        (workdir / "config.yml").write_text(REGISTRY_CONFIG.format(root=workdir / "data", port=port))
+        argv = ["docker-registry", "serve", str(workdir / "config.yml")]
+    proc = _spawn("registry", argv, log)
     svc.started.append(Started("registry", proc.pid, str(workdir)))
-    svc.registry = f"127.0.0.1:{port}"
+    svc.registry, svc.registry_kind = f"127.0.0.1:{port}", kind
     svc.save()
     wait_until(lambda: answers(f"http://{svc.registry}", "/v2/"), "registry", timeout, proc, log)
     return svc.registry
