@@ -6,7 +6,7 @@ TARGETS ?= docker podman
 RESULTS ?= reports/results
 BUILD   ?= build
 
-.PHONY: test unit check-steps conformance report services services-down bootstrap clean
+.PHONY: test unit check-steps conformance report differential services services-down bootstrap clean
 
 bootstrap:
 	scripts/bootstrap
@@ -31,6 +31,10 @@ conformance:
 report:
 	$(PY) -m conformance run-all --results $(RESULTS) $(TARGETS)
 	$(PY) -m conformance report --results $(RESULTS) --out reports
+
+# Random container lifecycles on two targets, compared: DOCKSPEC_DIFF=docker,podman make differential
+differential:
+	$(PY) -m pytest tests/conformance/test_differential.py -q
 
 services:
 	$(PY) -m conformance services up docker podman
