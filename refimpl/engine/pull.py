@@ -169,11 +169,10 @@ class _Pull:
             if i in need and not self.images.has_layer(chains[i]):
                 self.say("Extracting", _short(d.digest), detail={"current": d.size, "total": d.size},
                          progress=_bar(d.size, d.size))
-                with self.images.blobs.open(d.digest) as f:
-                    try:
-                        _, chain = self.images.register_layer(f, parent, expected_diff_id=diff_ids[i])
-                    except ValueError as e:       # LayerError, or a diff ID the config disowns
-                        raise PullError(f"failed to register layer: {e}", 500) from None
+                try:
+                    _, chain = self.images.register_blob_layer(d.digest, parent, diff_ids[i])
+                except ValueError as e:           # LayerError, or a diff ID the config disowns
+                    raise PullError(f"failed to register layer: {e}", 500) from None
                 self.new_layers.append(chain)
             if i in need:
                 self.say("Pull complete", _short(d.digest))
