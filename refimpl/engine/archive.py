@@ -28,6 +28,7 @@ import posixpath
 import shutil
 import tarfile
 import tempfile
+import zlib
 from typing import BinaryIO, Callable
 
 from ..image import digest as digest_mod
@@ -120,6 +121,22 @@ def _add_dir(tar: tarfile.TarFile, name: str) -> None:
     tar.addfile(_info(name, kind=tarfile.DIRTYPE))
 
 
+class _Full:
+    """read(n) that returns n bytes unless at the end (tarfile insists on it)."""
+
+    def __init__(self, raw):
+        self.raw = raw
+
+    def read(self, n: int = -1) -> bytes:
+        if n < 0:
+            return self.raw.read()
+        parts, left = [], n
+        while left > 0 and (chunk := self.raw.read(left)):
+            parts.append(chunk)
+            left -= len(chunk)
+        return b"".join(parts)
+
+
 def _add_layer(tar: tarfile.TarFile, images: ImageService, chain: str, name: str) -> None:
     """The layer's tar, uncompressed, from the blob it was registered from; a layer with
     no blob (made on this host) is written from its directory."""
@@ -127,7 +144,7 @@ def _add_layer(tar: tarfile.TarFile, images: ImageService, chain: str, name: str
     if blob is not None:
         size = int(images.layer_meta(chain)["size"])
         with images.blobs.open(blob) as f:
-            tar.addfile(_info(name, size), layers_mod.decompress(f))
+            tar.addfile(_info(name, size), _Full(layers_mod.decompress(f)))
         return
     with tempfile.TemporaryFile(dir=images.root) as tmp:
         result = layers_mod.diff_tar(images.layer_dir(chain), tmp)
@@ -152,8 +169,9 @@ class _Archive:
         try:
             self.tar = tarfile.open(fileobj=fileobj, mode="r:*")
             self.members = {posixpath.normpath(m.name.lstrip("/")): m for m in self.tar.getmembers()}
-        except (tarfile.TarError, EOFError, OSError) as e:
-            raise LoadError(f"invalid archive: {e}") from None
+        except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
+            reason = "not a tar file" if isinstance(e, tarfile.ReadError) else str(e).splitlines()[0]
+            raise LoadError(f"invalid archive: {reason}") from None
 
     def has(self, name: str) -> bool:
         return name in self.members
