@@ -232,7 +232,7 @@ def load(images: ImageService, fileobj: BinaryIO, say: Callable[[str], None] = l
                         added_blobs.append(blob)
                     try:
                         images.register_blob_layer(blob, parent, diff_id)
-                    except ValueError as e:
+                    except (ValueError, InvalidParameter) as e:   # LayerError, a DiffID mismatch
                         raise LoadError(f"invalid archive: layer {name}: {e}") from None
                     added_layers.append(chain)
                 parent = chain

@@ -171,7 +171,7 @@ class _Pull:
                          progress=_bar(d.size, d.size))
                 try:
                     _, chain = self.images.register_blob_layer(d.digest, parent, diff_ids[i])
-                except ValueError as e:           # LayerError, or a diff ID the config disowns
+                except (ValueError, EngineError) as e:    # LayerError, a DiffID the config disowns
                     raise PullError(f"failed to register layer: {e}", 500) from None
                 self.new_layers.append(chain)
             if i in need:
