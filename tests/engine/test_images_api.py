@@ -272,3 +272,33 @@ def test_save_then_load_round_trips_image_ids(tmp_path_factory, layers, compress
         for name, t in zip(json.load(tar.extractfile("manifest.json"))[0]["Layers"], tars):
             assert tar.extractfile(name).read() == t
     shutil.rmtree(root, ignore_errors=True)
+
+
+def test_pull_with_x_registry_auth_against_a_token_registry(env):
+    import base64
+
+    from refimpl.registry.auth import Auth, Htpasswd
+    daemon = env[0]
+    d = daemon.dir / "tokenreg"
+    d.mkdir()
+    (d / "htpasswd").write_text("bob:{PLAIN}pw\n")
+    img = make_image([layer_tar({"secret/file": b"only for bob"})])
+    server, host = start_registry(d / "root")
+    push_image(host, "team/secret", "latest", img)
+    server.stop()
+    server, host = start_registry(d / "root", Auth("token", Htpasswd(str(d / "htpasswd"))))
+    try:
+        path = f"/v1.44/images/create?fromImage={host}/team/secret&tag=latest"
+        status, body, _ = daemon.api("POST", path)
+        assert status == 404 and "pull access denied" in json.loads(body)["message"]
+        auth = base64.urlsafe_b64encode(json.dumps({"username": "bob", "password": "pw",
+                                                    "serveraddress": host}).encode()).decode()
+        status, body, headers = daemon.api("POST", path, headers={"X-Registry-Auth": auth})
+        lines = json_lines(body)
+        assert status == 200 and headers["content-type"] == "application/json"
+        assert lines[0] == {"status": "Pulling from team/secret", "id": "latest"}
+        assert lines[-1] == {"status": f"Status: Downloaded newer image for {host}/team/secret:latest"}
+        r = daemon.docker("image", "inspect", "--format", "{{.Id}}", f"{host}/team/secret")
+        assert out(r).strip() == img.id
+    finally:
+        server.stop()
