@@ -302,3 +302,16 @@ def test_pull_with_x_registry_auth_against_a_token_registry(env):
         assert out(r).strip() == img.id
     finally:
         server.stop()
+
+
+def test_load_an_oci_layout(tmp_path):
+    from refimpl.image import manifest as mf
+    img = make_image([BASE, TOP], oci=True)
+    index = mf.build_index([mf.Descriptor(mf.OCI_MANIFEST, sha(img.manifest), len(img.manifest),
+                                          annotations={"io.containerd.image.name": "example.org/oci/app:1"})])
+    members = {"oci-layout": b'{"imageLayoutVersion":"1.0.0"}', "index.json": index}
+    for data in [img.manifest, img.config, *img.layers]:
+        members[f"blobs/sha256/{sha(data).split(':')[1]}"] = data
+    store = ImageService(tmp_path / "image")
+    assert archive.load(store, io.BytesIO(_tar(members))) == ["Loaded image: example.org/oci/app:1"]
+    assert store.resolve("example.org/oci/app:1").id == img.id
