@@ -117,6 +117,31 @@ class ImageService:
             return diff_id
         return str(digest_mod.sha256(f"{parent_chain} {diff_id}".encode()))
 
+    def record_layer_blob(self, chain_id: str, blob: str) -> None:
+        """Remember which stored blob (compressed or not) holds this layer's tar, so that
+        save and push can give out the exact bytes whose DiffID the config names."""
+        persist.write_json(self.layer_path(chain_id) / "blob.json", {"blob": str(blob)})
+
+    def layer_blob(self, chain_id: str) -> str | None:
+        """The digest of the blob recorded for a layer, if it is still in the store."""
+        meta = persist.read_json(self.layer_path(chain_id) / "blob.json") or {}
+        blob = meta.get("blob")
+        return blob if blob and blob in self.blobs else None
+
+    def blob_in_use(self, blob: str) -> bool:
+        """Is this blob the recorded source of some layer on disk?"""
+        return any((persist.read_json(p / "blob.json") or {}).get("blob") == blob
+                   for p in self.layers_root.iterdir() if (p / "blob.json").exists())
+
+    def register_blob_layer(self, blob: str, parent_chain: str | None,
+                            expected_diff_id: str | None = None) -> tuple[str, str]:
+        """register_layer from a blob already in the store, recording it as the layer's source."""
+        with self.blobs.open(blob) as f:
+            diff_id, chain = self.register_layer(f, parent_chain, expected_diff_id)
+        if self.layer_blob(chain) is None:
+            self.record_layer_blob(chain, blob)
+        return diff_id, chain
+
     def layer_meta(self, chain_id: str) -> dict:
         meta = persist.read_json(self.layer_path(chain_id) / "layer.json")
         if meta is None:
@@ -129,19 +154,33 @@ class ImageService:
 
         Layers whose chain is already present are not read again (pass an empty
         iterable when every layer is present). The config's diff_ids must match.
+        Each new layer's bytes are kept in the blob store (for save and push); on
+        failure the blobs and layers added here are removed again.
         """
         config = manifest_mod.parse_config(raw_config)
         diff_ids = config.get("rootfs", {}).get("diff_ids", [])
         chains = [str(c) for c in manifest_mod.chain_ids(diff_ids)]
         streams = iter(layers)
         parent = None
-        for diff_id, chain in zip(diff_ids, chains):
-            if not self.has_layer(chain):
-                stream = next(streams, None)
-                if stream is None:
-                    raise InvalidParameter(f"missing layer {diff_id} for the image config")
-                self.register_layer(stream, parent, expected_diff_id=diff_id)
-            parent = chain
+        added_blobs, added_layers = [], []
+        try:
+            for diff_id, chain in zip(diff_ids, chains):
+                if not self.has_layer(chain):
+                    stream = next(streams, None)
+                    if stream is None:
+                        raise InvalidParameter(f"missing layer {diff_id} for the image config")
+                    blob = self.blobs.ingest(stream)
+                    if not self.blob_in_use(blob):
+                        added_blobs.append(blob)
+                    self.register_blob_layer(blob, parent, expected_diff_id=diff_id)
+                    added_layers.append(chain)
+                parent = chain
+        except BaseException:
+            for chain in added_layers:
+                shutil.rmtree(self.layer_path(chain), ignore_errors=True)
+            for blob in added_blobs:
+                self.blobs.delete(blob)
+            raise
         image_id = str(self.blobs.put(raw_config))
         self.mark_image(image_id)
         return self.get(image_id)
@@ -245,7 +284,10 @@ class ImageService:
                 used.update(other.chain_ids)
             freed = sorted(img_chains - used)
             for chain in freed:
+                blob = self.layer_blob(chain)
                 shutil.rmtree(self.layer_path(chain), ignore_errors=True)
+                if blob and not self.blob_in_use(blob):
+                    self.blobs.delete(blob)
             self.blobs.delete(image_id)
             return freed
 
