@@ -20,6 +20,7 @@ import tempfile
 
 from ..engine import archive, imageops
 from ..engine.pull import pull
+from ..engine.push import push
 from ..httpd import HTTPError, Response, json_response
 from ..image import digest as digest_mod
 from ..image import reference as ref_mod
@@ -132,6 +133,14 @@ def register(router, engine) -> None:
         auth = decode_auth(req.header("x-registry-auth"))
         platform = req.query.get("platform") or None
         return await _run_streaming(req, lambda say: pull(images, str(ref), auth, say, platform))
+
+    # -- push ----------------------------------------------------------------------------
+    @router.route("POST", _NAME + r"/push")
+    async def push_route(req):
+        name, tag = req.params["name"], req.query.get("tag") or None
+        images.resolve(name if not tag else f"{name}:{tag}")    # 404 before anything is sent
+        auth = decode_auth(req.header("x-registry-auth"))
+        return await _run_streaming(req, lambda say: push(images, name, tag, auth, say))
 
     # -- list, inspect, history ----------------------------------------------------------
     @router.route("GET", r"/images/json")

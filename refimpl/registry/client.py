@@ -97,7 +97,7 @@ class RegistryClient:
         self._challenge: tuple[str, dict] | None = None
 
     # ------------------------------------------------------------------ plumbing
-    def _open(self, method: str, url: str, headers: dict[str, str]) -> http.client.HTTPResponse:
+    def _open(self, method: str, url: str, headers: dict[str, str], body=None) -> http.client.HTTPResponse:
         """One request, following redirects (credentials dropped when leaving the host)."""
         for _ in range(6):
             parts = urlsplit(url)
@@ -108,7 +108,7 @@ class RegistryClient:
                 else:
                     conn = http.client.HTTPConnection(parts.netloc, timeout=self.timeout)
                 path = parts.path + (f"?{parts.query}" if parts.query else "")
-                conn.request(method, path, headers={"User-Agent": USER_AGENT, **headers})
+                conn.request(method, path, body=body, headers={"User-Agent": USER_AGENT, **headers})
                 resp = conn.getresponse()
             except (OSError, http.client.HTTPException) as e:
                 raise RegistryClientError(f'{method} "{url}": {_describe(e, parts.hostname)}',
@@ -124,14 +124,15 @@ class RegistryClient:
             return resp
         raise RegistryClientError(f'{method} "{url}": stopped after 5 redirects', 500)
 
-    def request(self, method: str, path: str, scope: str | None, headers: dict | None = None):
+    def request(self, method: str, path: str, scope: str | None, headers: dict | None = None,
+                body: bytes | None = None):
         """A request to the registry, answering a 401 challenge once with credentials or a token."""
-        url = self.base + path
+        url = path if path.startswith(("http://", "https://")) else self.base + path
         headers = dict(headers or {})
         for attempt in range(2):
             if scope in self._authorization:
                 headers["Authorization"] = self._authorization[scope]
-            resp = self._open(method, url, headers)
+            resp = self._open(method, url, headers, body)
             if resp.status != 401 or attempt == 1:
                 return resp
             challenge = resp.getheader("WWW-Authenticate") or ""
@@ -225,6 +226,47 @@ class RegistryClient:
         if resp.status != 200:
             raise _error_from(resp.status, resp.read(1 << 16), f'GET "{self.base}{path}"')
         return resp
+
+
+    # ------------------------------------------------------------------ the push half
+    def has_blob(self, repo: str, digest: str) -> bool:
+        resp = self.request("HEAD", f"/v2/{repo}/blobs/{digest}", f"repository:{repo}:push,pull")
+        resp.read()
+        if resp.status in (200, 404):
+            return resp.status == 200
+        raise _error_from(resp.status, b"", f'HEAD "{self.base}/v2/{repo}/blobs/{digest}"')
+
+    def mount_blob(self, repo: str, digest: str, source_repo: str) -> bool:
+        """Cross-repository mount: True when the registry linked the blob without an upload."""
+        path = f"/v2/{repo}/blobs/uploads/?mount={digest}&from={source_repo}"
+        resp = self.request("POST", path, f"repository:{repo}:push,pull", {"Content-Length": "0"}, b"")
+        resp.read()
+        return resp.status == 201
+
+    def upload_blob(self, repo: str, digest: str, data: bytes) -> None:
+        """POST an upload session, then PUT the whole blob with its digest (monolithic)."""
+        scope = f"repository:{repo}:push,pull"
+        resp = self.request("POST", f"/v2/{repo}/blobs/uploads/", scope, {"Content-Length": "0"}, b"")
+        body = resp.read(1 << 16)
+        if resp.status != 202 or not resp.getheader("Location"):
+            raise _error_from(resp.status, body, f'POST "{self.base}/v2/{repo}/blobs/uploads/"')
+        location = urljoin(self.base + "/", resp.getheader("Location"))
+        location += ("&" if "?" in location else "?") + urlencode({"digest": digest})
+        resp = self.request("PUT", location, scope, {"Content-Type": "application/octet-stream",
+                                                     "Content-Length": str(len(data))}, data)
+        body = resp.read(1 << 16)
+        if resp.status != 201:
+            raise _error_from(resp.status, body, f'PUT "{location}"')
+
+    def put_manifest(self, repo: str, reference: str, raw: bytes, media_type: str) -> str:
+        """Store a manifest under a tag or digest; returns the digest the registry names it by."""
+        path = f"/v2/{repo}/manifests/{reference}"
+        resp = self.request("PUT", path, f"repository:{repo}:push,pull",
+                            {"Content-Type": media_type, "Content-Length": str(len(raw))}, raw)
+        body = resp.read(1 << 16)
+        if resp.status != 201:
+            raise _error_from(resp.status, body, f'PUT "{self.base}{path}"')
+        return resp.getheader("Docker-Content-Digest") or str(digest_mod.sha256(raw))
 
 
 def _describe(e: BaseException, host: str | None = None) -> str:

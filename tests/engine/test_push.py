@@ -1,0 +1,104 @@
+"""Pushing from refimpld: the real docker CLI, refimpl-registry and Debian's docker-registry."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conformance import services
+
+from .imagekit import DOCKER, Daemon, make_image, push_image, start_registry, workdir
+from .test_pull import BASE, TOP
+
+pytestmark = pytest.mark.skipif(not Path(DOCKER).exists(), reason="the docker CLI is not installed")
+
+
+def out(r) -> str:
+    return r.stdout.decode() + r.stderr.decode()
+
+
+@pytest.fixture(scope="module")
+def env():
+    d = workdir("push")
+    server, host = start_registry(d / "registry")
+    app = make_image([BASE, TOP])
+    push_image(host, "dockspec/app", "latest", app)
+    daemon = Daemon(d).start()
+    assert daemon.docker("pull", f"{host}/dockspec/app").returncode == 0
+    yield daemon, host, app
+    daemon.stop()
+    server.stop()
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def manifest_of(host: str, repo: str, ref: str) -> tuple[dict, str]:
+    req = urllib.request.Request(f"http://{host}/v2/{repo}/manifests/{ref}",
+                                 headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"})
+    with urllib.request.urlopen(req) as r:
+        return json.loads(r.read()), r.headers["Docker-Content-Digest"]
+
+
+def test_push_a_new_tag_reuses_layers_and_records_the_digest(env):
+    daemon, host, app = env
+    assert daemon.docker("tag", f"{host}/dockspec/app", f"{host}/dockspec/copy:v1").returncode == 0
+    r = daemon.docker("push", f"{host}/dockspec/copy:v1")
+    assert r.returncode == 0, out(r)
+    text = out(r)
+    assert "The push refers to repository" in text
+    manifest, digest = manifest_of(host, "dockspec/copy", "v1")
+    assert f"v1: digest: {digest}" in text
+    assert manifest["config"]["digest"] == app.id
+    assert [l["digest"] for l in manifest["layers"]] == [l["digest"] for l in json.loads(app.manifest)["layers"]]
+    r = daemon.docker("image", "inspect", "--format", "{{json .RepoDigests}}", f"{host}/dockspec/copy:v1")
+    assert f"{host}/dockspec/copy@{digest}" in out(r)
+    r = daemon.docker("push", f"{host}/dockspec/copy:v1")          # everything is there now
+    assert r.returncode == 0 and "Layer already exists" in out(r), out(r)
+
+
+def test_push_then_pull_back_after_removal(env):
+    daemon, host, app = env
+    assert daemon.docker("tag", f"{host}/dockspec/app", f"{host}/dockspec/round:trip").returncode == 0
+    assert daemon.docker("push", f"{host}/dockspec/round:trip").returncode == 0
+    assert daemon.docker("rmi", f"{host}/dockspec/round:trip").returncode == 0
+    r = daemon.docker("pull", f"{host}/dockspec/round:trip")
+    assert r.returncode == 0, out(r)
+    r = daemon.docker("image", "inspect", "--format", "{{.Id}}", f"{host}/dockspec/round:trip")
+    assert out(r).strip() == app.id
+
+
+def test_push_of_a_missing_image_and_to_a_dead_registry(env):
+    daemon, host, _ = env
+    r = daemon.docker("push", f"{host}/dockspec/nothing-here:v1")
+    assert r.returncode != 0 and ("No such image" in out(r) or "does not exist" in out(r)), out(r)
+    port = services.free_port()
+    assert daemon.docker("tag", f"{host}/dockspec/app", f"127.0.0.1:{port}/x/y:z").returncode == 0
+    r = daemon.docker("push", f"127.0.0.1:{port}/x/y:z")
+    assert r.returncode != 0 and "connection refused" in out(r), out(r)
+    assert "Traceback" not in out(r)
+
+
+@pytest.mark.skipif(shutil.which("docker-registry") is None, reason="env-skip: Debian's docker-registry is not installed")
+def test_push_to_debian_docker_registry(env, tmp_path):
+    daemon, host, app = env
+    port = services.free_port()
+    (tmp_path / "config.yml").write_text(services.REGISTRY_CONFIG.format(root=tmp_path / "data", port=port))
+    proc = subprocess.Popen(["docker-registry", "serve", str(tmp_path / "config.yml")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        reg = f"127.0.0.1:{port}"
+        services.wait_until(lambda: services.answers(f"http://{reg}", "/v2/"), "docker-registry", 20, proc)
+        assert daemon.docker("tag", f"{host}/dockspec/app", f"{reg}/dockspec/app:v1").returncode == 0
+        r = daemon.docker("push", f"{reg}/dockspec/app:v1")
+        assert r.returncode == 0, out(r)
+        manifest, digest = manifest_of(reg, "dockspec/app", "v1")
+        assert manifest["config"]["digest"] == app.id
+        assert daemon.docker("rmi", f"{reg}/dockspec/app:v1").returncode == 0
+        r = daemon.docker("pull", f"{reg}/dockspec/app@{digest}")
+        assert r.returncode == 0, out(r)
+    finally:
+        proc.terminate()
+        proc.wait(10)
