@@ -64,7 +64,8 @@ def _translate(e: RegistryClientError, ref: ref_mod.Reference) -> PullError:
         return PullError(f"pull access denied for {ref.familiar_name}, repository does not exist or "
                          f"may require 'docker login': denied: requested access to the resource is "
                          f"denied", 404)
-    return PullError(cause, e.status)
+    # Never 401: the docker CLI answers a 401 from the daemon by prompting for a login.
+    return PullError(cause, 500 if e.status == 401 else e.status)
 
 
 def _short(d: str) -> str:

@@ -102,3 +102,29 @@ def test_push_to_debian_docker_registry(env, tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.mark.parametrize("mode", ["basic", "token"])
+def test_login_then_push_and_pull_logout_then_refused(env, mode, tmp_path):
+    from refimpl.registry.auth import Auth, Htpasswd
+    daemon, host, _ = env
+    (tmp_path / "htpasswd").write_text("alice:{PLAIN}s3cret\n")
+    server, reg = start_registry(tmp_path / "root", Auth(mode, Htpasswd(str(tmp_path / "htpasswd"))))
+    try:
+        r = daemon.docker("login", "-u", "alice", "--password-stdin", reg, input=b"wrong\n")
+        assert r.returncode != 0 and "incorrect username or password" in out(r), out(r)
+        r = daemon.docker("login", "-u", "alice", "--password-stdin", reg, input=b"s3cret\n")
+        assert r.returncode == 0 and "Login Succeeded" in out(r), out(r)
+        ref = f"{reg}/alice/app:v1"
+        assert daemon.docker("tag", f"{host}/dockspec/app", ref).returncode == 0
+        r = daemon.docker("push", ref)
+        assert r.returncode == 0, out(r)
+        assert daemon.docker("rmi", ref).returncode == 0
+        assert daemon.docker("pull", ref).returncode == 0
+        assert daemon.docker("rmi", ref).returncode == 0
+        assert daemon.docker("logout", reg).returncode == 0
+        r = daemon.docker("pull", ref)
+        assert r.returncode != 0, out(r)
+        assert "Traceback" not in out(r)
+    finally:
+        server.stop()
