@@ -372,8 +372,17 @@ def listed(dist, key, how, items):
 def _client_env(world) -> dict[str, str]:
     config = world.tmp / "client-config"
     config.mkdir(exist_ok=True)
+    if not (config / "config.json").exists():     # podman wants the auth file to exist
+        (config / "config.json").write_text('{"auths": {}}\n')
     # docker reads $DOCKER_CONFIG/config.json; podman keeps its logins in $REGISTRY_AUTH_FILE.
-    return {"DOCKER_CONFIG": str(config), "REGISTRY_AUTH_FILE": str(config / "config.json")}
+    env = {"DOCKER_CONFIG": str(config), "REGISTRY_AUTH_FILE": str(config / "config.json")}
+    if world.target.service == "podman" and "auth_registry" in world.saved:
+        # podman talks plain HTTP only to registries its registries.conf calls insecure.
+        conf = config / "registries.conf"
+        conf.write_text("".join(f'[[registry]]\nlocation = "{r}"\ninsecure = true\n'
+                                for r in (world.registry, world.saved["auth_registry"])))
+        env["CONTAINERS_REGISTRIES_CONF"] = str(conf)
+    return env
 
 
 @step(r"an authenticated registry is running")
