@@ -1,12 +1,12 @@
 # dockspec: make test (what CI runs) · make report · make conformance TARGET=…
-#           make services / make services-down · make check-steps · make unit
+#           make services / make services-down · make check-steps · make unit · make bench
 PY      ?= .venv/bin/python
 TARGET  ?= docker
 TARGETS ?= docker podman
 RESULTS ?= reports/results
 BUILD   ?= build
 
-.PHONY: test unit check-steps conformance report differential services services-down bootstrap clean
+.PHONY: test unit check-steps conformance registry-pairing bench report differential services services-down bootstrap clean
 
 bootstrap:
 	scripts/bootstrap
@@ -15,6 +15,7 @@ bootstrap:
 # suite against real Docker; the results become a report under build/.
 test: check-steps unit
 	$(PY) -m pytest conformance --target docker --results $(BUILD)/results/docker.jsonl
+	$(MAKE) registry-pairing TARGET=docker RESULTS=$(BUILD)/results
 	$(PY) -m conformance report --results $(BUILD)/results --out $(BUILD)/report
 
 unit:
@@ -26,6 +27,17 @@ check-steps:
 # One target: make conformance TARGET=podman
 conformance:
 	$(PY) -m pytest conformance --target $(TARGET) --results $(RESULTS)/$(TARGET).jsonl
+
+# The registry features against refimpl-registry instead of Debian's
+# docker-registry: the report's "<target>+refimpl-registry" column (~20 s).
+REGISTRY_FEATURES ?= registry.feature or distribution.feature
+registry-pairing:
+	DOCKSPEC_REGISTRY_KIND=refimpl $(PY) -m pytest conformance --target $(TARGET) -k "$(REGISTRY_FEATURES)" --results $(RESULTS)/$(TARGET)+refimpl-registry.jsonl
+
+# Push/pull throughput of the Debian image, refimpl-registry against Debian's
+# docker-registry (not part of make test); writes bench/results/registry.json.
+bench:
+	$(PY) -m bench.registry
 
 # The main job: every available target, then reports/compat.md and compat.html.
 report:

@@ -87,6 +87,7 @@ def load_expectations(target: str) -> dict[str, dict]:
     return {k: v for k, v in data.items() if isinstance(v, dict)}
 
 
+@pytest.hookimpl(tryfirst=True)   # before -k deselects: the feature file is a keyword
 def pytest_collection_modifyitems(config, items):
     target = config.getoption("--target")
     if any(item.get_closest_marker("spec") for item in items):
@@ -94,11 +95,12 @@ def pytest_collection_modifyitems(config, items):
             Target.named(target)
         except TargetError as e:
             raise pytest.UsageError(f"dockspec: {e}") from None
-    expected = load_expectations(target)
+    expected = {**registry_expectations(), **load_expectations(target)}
     for item in items:
         if item.get_closest_marker("spec") is None:
             continue
         meta = scenario_meta(item)
+        item.extra_keyword_matches.add(meta["feature"])    # -k "registry.feature or ..."
         key = f"{meta['feature']}::{meta['scenario']}"
         exp = expected.get(key)
         if exp and exp.get("status", "xfail") == "xfail":
@@ -107,6 +109,15 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.xfail(reason=f"{reason}" + (f" ({link})" if link else ""),
                                               strict=True))
             item.stash[EXPECT_KEY] = exp
+
+
+def registry_expectations() -> dict[str, dict]:
+    """Known divergences of the registry server under test (DOCKSPEC_REGISTRY_KIND), from
+    expectations/registry-<kind>.toml: they hold whichever engine the target is."""
+    try:
+        return load_expectations(f"registry-{services.registry_kind()}")
+    except services.ServiceError:
+        return {}
 
 
 EXPECT_KEY = pytest.StashKey[dict]()

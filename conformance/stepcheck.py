@@ -14,7 +14,7 @@ from pathlib import Path
 from pytest_bdd.parser import FeatureParser
 from pytest_bdd.steps import step_function_context_registry
 
-STEP_MODULES = ["conformance.steps.world", "conformance.steps.common"]
+STEP_MODULES = ["conformance.steps.world", "conformance.steps.common", "conformance.steps.distribution"]
 
 
 def definitions():

@@ -43,3 +43,38 @@ Feature: Registries
     When I run "push {registry}/{img}:second"
     Then it succeeds
     And the output contains "exists"
+
+  @spec:registry.login
+  Scenario: After logging in to a registry that asks for credentials, push and pull work
+    Given an authenticated registry is running
+    When I run "login --username {$auth_user} --password-stdin {$auth_registry}" with the scenario's client configuration and the password on stdin
+    Then it succeeds
+    And the output contains "Login Succeeded"
+    And the client configuration holds credentials for "{$auth_registry}"
+    When I run "tag {busybox} {$auth_registry}/{img}:v1" with the scenario's client configuration
+    And I run "push {$auth_registry}/{img}:v1" with the scenario's client configuration
+    Then it succeeds
+    When I run "rmi {$auth_registry}/{img}:v1" with the scenario's client configuration
+    And I run "pull {$auth_registry}/{img}:v1" with the scenario's client configuration
+    Then it succeeds
+    When I run "run --rm {$auth_registry}/{img}:v1 echo pulled-after-login" with the scenario's client configuration
+    Then the output is "pulled-after-login"
+
+  @spec:registry.login-required
+  Scenario: Pulling from a registry that asks for credentials fails without logging in, and says why
+    Given the authenticated registry holds the image "busybox" as "{img}:locked"
+    When I run "pull {$auth_registry}/{img}:locked" with the scenario's client configuration
+    Then it fails
+    And the combined output matches "(?i)(no basic auth credentials|unauthorized|authentication required)"
+    And the image "{$auth_registry}/{img}:locked" does not exist
+
+  @spec:registry.logout
+  Scenario: Logging out removes the stored credentials, and the registry refuses the client again
+    Given the authenticated registry holds the image "busybox" as "{img}:kept"
+    And I run "login --username {$auth_user} --password-stdin {$auth_registry}" with the scenario's client configuration and the password on stdin
+    And it succeeds
+    When I run "logout {$auth_registry}" with the scenario's client configuration
+    Then it succeeds
+    And the client configuration holds no credentials for "{$auth_registry}"
+    When I run "pull {$auth_registry}/{img}:kept" with the scenario's client configuration
+    Then it fails

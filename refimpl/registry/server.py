@@ -1,7 +1,7 @@
 """refimpl-registry: an OCI distribution server (the /v2/ API) on refimpl.httpd.
 
     refimpl-registry --root DIR [--listen 127.0.0.1:5000 | unix:///path]
-                     [--htpasswd FILE] [--auth none|basic|token]
+                     [--htpasswd FILE] [--auth none|basic|token] [--no-delete]
 
 Enough of the distribution spec for dockerd, skopeo and refimpl to push and
 pull: blobs (HEAD/GET with Range, DELETE), every upload style (monolithic POST
@@ -58,8 +58,8 @@ def _page(req: Request, items: list[str], path: str) -> tuple[list[str], dict[st
 class Registry:
     """The application: `await Registry(store, auth)(request)`."""
 
-    def __init__(self, store: Store, auth: Auth | None = None):
-        self.store, self.auth = store, auth or Auth()
+    def __init__(self, store: Store, auth: Auth | None = None, delete: bool = True):
+        self.store, self.auth, self.delete = store, auth or Auth(), delete
         r = self.router = Router()
         r.add("GET", r"/v2/?", self.base)
         r.add("GET", r"/v2/_catalog", self.catalog)
@@ -88,6 +88,8 @@ class Registry:
         """Check the repository name in the path and that the caller may do `action` on it."""
         name = check_name(req.params["name"])
         self.auth.check(req.headers, ("repository", name, action))
+        if action == "delete" and not self.delete:   # as distribution with delete disabled
+            raise RegistryError("UNSUPPORTED", "deletion is disabled on this registry")
         return name
 
     # -- base, catalog, tags -------------------------------------------------------------
@@ -270,6 +272,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="default: basic with --htpasswd, else none")
     parser.add_argument("--service", default=SERVICE, help="service name in token challenges")
     parser.add_argument("--realm", help="token realm URL (default http://<Host header>/token)")
+    parser.add_argument("--no-delete", action="store_true",
+                        help="refuse manifest and blob deletes (405 UNSUPPORTED)")
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
@@ -280,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
             parse_address(address)            # refuse bad input before touching --root
         users = Htpasswd(args.htpasswd) if args.htpasswd else None
         auth = Auth(mode, users, service=args.service, realm=args.realm)
-        registry = Registry(Store(args.root), auth)
+        registry = Registry(Store(args.root), auth, delete=not args.no_delete)
         asyncio.run(serve(registry, addresses))
     except (OSError, ValueError) as exc:
         print(f"refimpl-registry: {exc}", file=sys.stderr)

@@ -1,0 +1,1 @@
+"""Side-by-side benchmarks (`make bench`); not part of `make test`."""
