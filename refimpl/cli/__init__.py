@@ -93,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"refimpl: {msg}", file=sys.stderr)
         return 125 if command in RUN_COMMANDS and e.status == 1 else e.status
+    except OSError as e:
+        print(f"refimpl: {e.strerror or e}" + (f": {e.filename}" if e.filename else ""), file=sys.stderr)
+        return 125 if command in RUN_COMMANDS else 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

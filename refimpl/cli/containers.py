@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 
 from . import units
 from .client import CLIError, Client, DaemonError, quote_ref
-from .output import dump_json, ellipsis, render_each, render_rows, tabwrite, warn, write
+from .output import report, dump_json, ellipsis, render_each, render_rows, tabwrite, warn, write
 from .streams import copy_output
 
 PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
@@ -29,7 +29,7 @@ def for_each(names: list[str], action, echo: bool = True) -> int:
             if echo:
                 write(name + "\n")
         except DaemonError as e:
-            warn(str(e))
+            report(e)
             status = 1
     return status
 
@@ -109,7 +109,7 @@ def cmd_inspect(cli: Client, a) -> int:
         try:
             found.append(_lookup(cli, name, a.type))
         except CLIError as e:
-            warn(str(e))
+            report(e)
             status = 1
     write(render_each(a.format, found) if a.format else dump_json(found))
     return status

@@ -3,8 +3,8 @@
 
 The archive's top entry is named after the source; docker's rule for the
 destination decides its final name: into an existing directory it keeps its name,
-otherwise it takes the destination's name. Extraction uses tarfile's `data`
-filter, so an archive cannot write outside the destination.
+otherwise it takes the destination's name. Extraction uses tarfile's `tar`
+filter, so an archive cannot write outside the destination (symbolic links are kept as they are).
 """
 from __future__ import annotations
 
@@ -57,8 +57,11 @@ def copy_from(cli: Client, container: str, path: str, dest: str) -> None:
             raise CLIError(f"destination directory {target} does not exist")
         data = _rename_top(data, os.path.basename(dest))
     with tempfile.TemporaryDirectory(dir=target, prefix=".cp-") as tmp:
-        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-            tar.extractall(tmp, filter="data")
+        try:
+            with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+                tar.extractall(tmp, filter="tar")
+        except tarfile.TarError as e:
+            raise CLIError(f"copy failed: {e}") from None
         for name in os.listdir(tmp):
             final = os.path.join(target, name)
             if os.path.isdir(final) and os.path.isdir(os.path.join(tmp, name)):

@@ -10,7 +10,7 @@ from refimpl.image import reference
 
 from . import progress
 from .client import CLIError, Client, DaemonError, json_stream, quote_ref
-from .output import ellipsis, render_rows, warn, write
+from .output import report, ellipsis, render_rows, warn, write
 from .units import ago, human_size
 
 IMAGE_HEADERS = {"Repository": "REPOSITORY", "Tag": "TAG", "ID": "IMAGE ID", "Digest": "DIGEST",
@@ -74,6 +74,12 @@ def image_rows(images: list[dict], digests: bool = False) -> list[dict]:
     return rows
 
 
+def _ids(images: list[dict]) -> list[str]:
+    """Full IDs, one per row of image_rows (an image has a row per tag)."""
+    return [im["Id"] for im in images for _ in range(max(1, len([t for t in im.get("RepoTags") or []
+                                                                   if t != "<none>:<none>"])))]
+
+
 def cmd_images(cli: Client, a) -> int:
     filters: dict[str, dict] = {}
     for f in a.filter or []:
@@ -84,17 +90,13 @@ def cmd_images(cli: Client, a) -> int:
     images = cli.get("/images/json", all=a.all, filters=json.dumps(filters) if filters else None)
     images.sort(key=lambda im: im.get("Created", 0), reverse=True)
     if a.quiet:
-        seen = []
-        for im in images:
-            i = im["Id"] if a.no_trunc else short_id(im["Id"])
-            if i not in seen:
-                seen.append(i)
-        write("".join(i + "\n" for i in seen))
+        rows = image_rows(images)
+        write("".join((im if a.no_trunc else r["ID"]) + "\n" for r, im in zip(rows, _ids(images))))
         return 0
     rows = image_rows(images)
     if a.no_trunc:
-        for row, im in zip(rows, images):
-            row["ID"] = im["Id"]
+        for row, full in zip(rows, _ids(images)):
+            row["ID"] = full
     default = ("table {{.Repository}}\t{{.Tag}}\t" + ("{{.Digest}}\t" if a.digests else "")
                + "{{.ID}}\t{{.CreatedSince}}\t{{.Size}}")
     write(render_rows(a.format or default, rows, IMAGE_HEADERS))
@@ -110,7 +112,7 @@ def cmd_rmi(cli: Client, a) -> int:
                     if k in item:
                         write(f"{k}: {item[k]}\n")
         except DaemonError as e:
-            warn(str(e))
+            report(e)
             status = 1
     return status
 

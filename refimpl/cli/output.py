@@ -72,6 +72,11 @@ def write(text: str) -> None:
     sys.stdout.flush()
 
 
+def report(error: Exception) -> None:
+    """One failure among several (rm a b c): reported, and the command goes on."""
+    warn(f"refimpl: {error}")
+
+
 def warn(text: str) -> None:
     sys.stderr.write(text.rstrip("\n") + "\n")
     sys.stderr.flush()

@@ -16,7 +16,7 @@ import sys
 from . import units
 from .client import CLIError, Client, DaemonError
 from .images import pull
-from .output import warn, write
+from .output import report, warn, write
 from .streams import interact
 
 
@@ -129,7 +129,7 @@ def attach_and_start(cli: Client, cid: str, tty: bool, stdin: bool, autoremove: 
             cli.post(f"/containers/{cid}/start")
         except DaemonError as e:
             stream.close()
-            warn(f"refimpl: {e}")
+            report(e)
             if autoremove:
                 _remove_quietly(cli, cid)
             return start_error_status(e.message)
@@ -161,7 +161,7 @@ def cmd_run(cli: Client, a) -> int:
         try:
             cli.post(f"/containers/{cid}/start")
         except DaemonError as e:
-            warn(f"refimpl: {e}")
+            report(e)
             return start_error_status(e.message)
         write(cid + "\n")
         return 0
@@ -182,7 +182,7 @@ def cmd_start(cli: Client, a) -> int:
             cli.post(f"/containers/{c}/start")
             write(c + "\n")
         except DaemonError as e:
-            warn(str(e))
+            report(e)
             status = 1
     return status
 
