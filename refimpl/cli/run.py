@@ -149,7 +149,7 @@ def _remove_quietly(cli: Client, cid: str) -> None:
 
 
 def cmd_create(cli: Client, a) -> int:
-    a.detach = True
+    a.detach = False       # as docker: the config a later `start -a -i` attaches to
     write(create(cli, container_config(a), a.name) + "\n")
     return 0
 

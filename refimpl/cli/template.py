@@ -9,8 +9,10 @@ or `$k, $v :=`). Functions: docker's `json join lower upper title split` and Go'
 `len index print println eq ne lt gt not and or`.
 
 Values print the way Go's fmt prints the matching decoded JSON (`interface{}`) values:
-`true`, `[a b]`, `map[k:v]` with sorted keys, `<no value>` for null or a missing key.
-Data is plain JSON data (dicts, lists, str, int, float, bool, None).
+`true`, `[a b]`, `map[k:v]` with sorted keys, `<no value>` for null. A field that is
+not there is an error, as in docker's templates (`missingkey=error`); `index` of a
+missing key gives `<no value>`. Data is plain JSON (dicts, lists, str, int, float,
+bool, None); integers print as integers, as docker's typed structs do.
 """
 from __future__ import annotations
 
@@ -180,7 +182,9 @@ def _field(value, names: list[str], label: str):
             raise TemplateError(f"nil pointer evaluating {label}.{n}")
         if not isinstance(value, dict):
             raise TemplateError(f"can't evaluate field {n} in type {_gotype(value)}")
-        value = value.get(n, MISSING)
+        if n not in value:
+            raise TemplateError(f'map has no entry for key "{n}"')
+        value = value[n]
     return value
 
 

@@ -17,13 +17,13 @@ def inspect(name: str) -> dict:
 
 
 def test_exit_status_and_separate_streams(image, name):
-    r = refimpl("run", "--name", name, image, "sh", "-c", "echo out; echo err >&2; exit 3")
+    r = refimpl("run", "--network=none", "--name", name, image, "sh", "-c", "echo out; echo err >&2; exit 3")
     assert (r.rc, r.out, r.err) == (3, "out\n", "err\n")
     assert inspect(name)["State"]["ExitCode"] == 3
 
 
 def test_command_not_found_is_127_and_rm_cleans_up(image, name):
-    r = refimpl("run", "--rm", "--name", name, image, "no-such-command-here")
+    r = refimpl("run", "--network=none", "--rm", "--name", name, image, "no-such-command-here")
     assert r.rc == 127
     assert r.err.startswith("refimpl: Error response from daemon: ") and "executable file not found" in r.err
     assert len(r.err.strip().splitlines()) == 1
@@ -31,42 +31,42 @@ def test_command_not_found_is_127_and_rm_cleans_up(image, name):
 
 
 def test_command_not_executable_is_126(image, name):
-    r = refimpl("run", "--name", name, image, "/etc/passwd")
+    r = refimpl("run", "--network=none", "--name", name, image, "/etc/passwd")
     assert r.rc == 126, r.err
     assert "permission denied" in r.err
 
 
 def test_daemon_error_is_125_and_does_not_pull(image, name):
-    r = refimpl("run", "--name", name, "--network", "dscli-no-such-network", image, "true")
+    r = refimpl("run", "--network=none", "--name", name, "--network", "dscli-no-such-network", image, "true")
     assert r.rc == 125
     assert "Unable to find image" not in r.err
     assert "dscli-no-such-network" in r.err and len(r.err.strip().splitlines()) == 1
 
 
 def test_unknown_flag_is_125(image, name):
-    r = refimpl("run", "--name", name, "--no-such-flag", image, "true")
+    r = refimpl("run", "--network=none", "--name", name, "--no-such-flag", image, "true")
     assert r.rc == 125 and "unknown flag: --no-such-flag" in r.err and "Traceback" not in r.err
     assert not exists(name)
 
 
 def test_stdin_is_copied_then_half_closed(image):
-    r = refimpl("run", "--rm", "-i", image, "sh", "-c", "wc -l; echo done", input="a\nb\nc\n")
+    r = refimpl("run", "--network=none", "--rm", "-i", image, "sh", "-c", "wc -l; echo done", input="a\nb\nc\n")
     assert r.rc == 0, r.err
     assert r.out.split() == ["3", "done"]
 
 
 def test_stdin_to_default_command(image):
-    r = refimpl("run", "--rm", "-i", image, input="echo via-default-cmd\n")
+    r = refimpl("run", "--network=none", "--rm", "-i", image, input="echo via-default-cmd\n")
     assert (r.rc, r.out) == (0, "via-default-cmd\n")
 
 
 def test_without_i_stdin_is_not_attached(image):
-    r = refimpl("run", "--rm", image, "sh", "-c", "cat; echo end", input="ignored\n")
+    r = refimpl("run", "--network=none", "--rm", image, "sh", "-c", "cat; echo end", input="ignored\n")
     assert (r.rc, r.out) == (0, "end\n")
 
 
 def test_detached_prints_id_and_keeps_running(image, name):
-    r = refimpl("run", "-d", "--name", name, image, "sleep", "60")
+    r = refimpl("run", "--network=none", "-d", "--name", name, image, "sleep", "60")
     assert r.rc == 0 and re.fullmatch(r"[0-9a-f]{64}\n", r.out)
     info = inspect(name)
     assert info["Id"] == r.out.strip() and info["State"]["Running"]
@@ -75,21 +75,21 @@ def test_detached_prints_id_and_keeps_running(image, name):
 
 
 def test_rm_removes_after_exit(image, name):
-    r = refimpl("run", "--rm", "--name", name, image, "echo", "bye")
+    r = refimpl("run", "--network=none", "--rm", "--name", name, image, "echo", "bye")
     assert (r.rc, r.out) == (0, "bye\n")
     assert not exists(name)
 
 
 def test_env_workdir_user_entrypoint(image):
-    r = refimpl("run", "--rm", "-e", "GREETING=hello", "-w", "/tmp", "-u", "65534", image,
+    r = refimpl("run", "--network=none", "--rm", "-e", "GREETING=hello", "-w", "/tmp", "-u", "65534", image,
                 "sh", "-c", "echo $GREETING; pwd; id -u")
     assert r.out.split() == ["hello", "/tmp", "65534"], r.err
-    r = refimpl("run", "--rm", "--entrypoint", "echo", image, "from-entrypoint")
+    r = refimpl("run", "--network=none", "--rm", "--entrypoint", "echo", image, "from-entrypoint")
     assert r.out == "from-entrypoint\n"
 
 
 def test_create_flags_reach_the_daemon(image, name):
-    r = refimpl("create", "--name", name, "--memory", "64m", "--memory-swap", "128m", "--cpus", "0.5",
+    r = refimpl("create", "--network=none", "--name", name, "--memory", "64m", "--memory-swap", "128m", "--cpus", "0.5",
                 "--pids-limit", "50", "--read-only", "--restart", "on-failure:2", "--hostname", "dscli-h",
                 "--label", "dscli.k=v", "-p", "127.0.0.1::80", "-v", "/data", "-e", "A=1", image, "true")
     assert r.rc == 0 and re.fullmatch(r"[0-9a-f]{64}\n", r.out), r.err
@@ -104,20 +104,20 @@ def test_create_flags_reach_the_daemon(image, name):
 
 def test_bad_flag_values_are_one_line_125(image, name):
     for flags in (["--memory", "lots"], ["--restart", "sometimes"], ["-p", "99999:80"], ["--cpus", "x"]):
-        r = refimpl("run", "--name", name, *flags, image, "true")
+        r = refimpl("run", "--network=none", "--name", name, *flags, image, "true")
         assert r.rc == 125 and len(r.err.strip().splitlines()) == 1 and "Traceback" not in r.err, (flags, r.err)
     assert not exists(name)
 
 
 def test_start_attach_stdin(image, name):
-    assert refimpl("create", "-i", "--name", name, image, "sh", "-c", "read x; echo got-$x; exit 5").rc == 0
+    assert refimpl("create", "--network=none", "-i", "--name", name, image, "sh", "-c", "read x; echo got-$x; exit 5").rc == 0
     r = refimpl("start", "-a", "-i", name, input="hello\n")
     assert (r.rc, r.out) == (5, "got-hello\n")
     assert refimpl("start", name).out == name + "\n"
 
 
 def test_exec(image, name):
-    assert refimpl("run", "-d", "--name", name, image, "sleep", "60").rc == 0
+    assert refimpl("run", "--network=none", "-d", "--name", name, image, "sleep", "60").rc == 0
     r = refimpl("exec", "-e", "X=4", name, "sh", "-c", "echo $((X+1)); echo e >&2; exit 4")
     assert (r.rc, r.out, r.err) == (4, "5\n", "e\n")
     r = refimpl("exec", "-i", name, "sh", "-c", "tr a-z A-Z", input="shout\n")
@@ -149,5 +149,5 @@ def test_tty_session_through_a_real_pty(image, name):
 
 
 def test_tty_requires_a_terminal_for_input(image, name):
-    r = refimpl("run", "-i", "-t", "--name", name, image, "true", input="")
+    r = refimpl("run", "--network=none", "-i", "-t", "--name", name, image, "true", input="")
     assert r.rc != 0 and "the input device is not a TTY" in r.err
