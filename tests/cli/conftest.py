@@ -75,8 +75,9 @@ def daemon() -> Client:
     return c
 
 
-def busybox_tar() -> bytes:
-    """A root file system: busybox-static, its applet links, /etc/passwd, /tmp."""
+def busybox_tar(marker: int | None = None) -> bytes:
+    """A root file system: busybox-static, its applet links, /etc/passwd, /tmp
+    (and /etc/marker, to make a layer no other image has)."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         def add(name, kind=tarfile.DIRTYPE, mode=0o755, data=b"", link=""):
@@ -92,6 +93,8 @@ def busybox_tar() -> bytes:
             add(path, tarfile.SYMTYPE, 0o777, link="/bin/busybox")
         add("etc/passwd", tarfile.REGTYPE, 0o644, b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n")
         add("etc/group", tarfile.REGTYPE, 0o644, b"root:x:0:\nnogroup:x:65534:\n")
+        if marker is not None:
+            add("etc/marker", tarfile.REGTYPE, 0o644, str(marker).encode())
     return buf.getvalue()
 
 
@@ -135,7 +138,9 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def registry(image):
-    """Debian's docker-registry on 127.0.0.1 holding dscli/busybox:test (pushed by docker)."""
+    """Debian's docker-registry on 127.0.0.1; yields the repository `127.0.0.1:PORT/dscli/busybox`
+    holding `:test` (the local test image) and `:fresh` (a layer the daemon does not have),
+    both pushed by docker and removed from the daemon."""
     binary = shutil.which("docker-registry")
     if not binary:
         pytest.skip("docker-registry (Debian package) is not installed")
@@ -155,11 +160,14 @@ def registry(image):
                 time.sleep(0.05)
         else:
             pytest.skip("docker-registry did not start")
-        ref = f"127.0.0.1:{port}/dscli/busybox:test"
-        docker("tag", image, ref)
-        docker("push", ref)
-        docker("rmi", ref)
-        yield ref
+        repo = f"127.0.0.1:{port}/dscli/busybox"
+        docker("tag", image, f"{repo}:test")
+        docker("import", "-c", 'CMD ["sh"]', "-c", f"ENV PATH={PATH_ENV}", "-", f"{repo}:fresh",
+               input=busybox_tar(marker=port))
+        for tag in ("test", "fresh"):
+            docker("push", f"{repo}:{tag}")
+            docker("rmi", f"{repo}:{tag}")
+        yield repo
     finally:
         proc.terminate()
         proc.wait(timeout=10)

@@ -6,9 +6,12 @@ import json
 import os
 import re
 import tarfile
+import sys
 import time
 
-from .conftest import IMAGE, docker, exists, refimpl
+import pexpect
+
+from .conftest import HOST, IMAGE, cli_env, docker, exists, refimpl
 
 
 def _state(name: str) -> str:
@@ -159,19 +162,33 @@ def test_cp_both_ways(image, name, tmp_path):
 
 
 def test_pull_from_local_registry_and_run_pulls_missing_image(registry, name):
+    test, fresh = f"{registry}:test", f"{registry}:fresh"
     try:
-        r = refimpl("pull", registry)
+        r = refimpl("pull", test)
         assert r.rc == 0, r.err
-        assert "Digest: sha256:" in r.out and r.out.endswith(registry + "\n")
-        assert docker("images", "-q", registry).strip()
-        docker("rmi", registry)
-        r = refimpl("run", "--network=none", "--rm", "--name", name, registry, "echo", "pulled-and-ran")
-        assert r.rc == 0 and r.out == "pulled-and-ran\n"
-        assert f"Unable to find image '{registry}' locally" in r.err
-        r = refimpl("pull", registry.rsplit(":", 1)[0] + ":no-such-tag")
+        assert "Digest: sha256:" in r.out and r.out.endswith(test + "\n")
+        assert docker("images", "-q", test).strip()
+        r = refimpl("run", "--network=none", "--rm", "--name", name, fresh, "cat", "/etc/marker")
+        assert r.rc == 0 and r.out == registry.split(":")[1].split("/")[0]
+        assert f"Unable to find image '{fresh}' locally" in r.err
+        assert re.search(r"^[0-9a-f]{12}: Pull complete$", r.err, re.M) and "Downloading" not in r.err
+        r = refimpl("pull", f"{registry}:no-such-tag")
         assert r.rc == 1 and len(r.err.strip().splitlines()) == 1 and "Traceback" not in r.err
     finally:
-        docker("rmi", registry, check=False)
+        docker("rmi", test, fresh, check=False)
+
+
+def test_pull_shows_progress_bars_on_a_terminal(registry):
+    fresh = f"{registry}:fresh"
+    try:
+        child = pexpect.spawn(sys.executable, ["-m", "refimpl.cli", "-H", HOST, "pull", fresh],
+                              env=cli_env(TERM="xterm"), timeout=30, encoding="utf-8", dimensions=(24, 100))
+        screen = child.read()
+        child.close()
+        assert child.exitstatus == 0 and "Downloaded newer image" in screen
+        assert "━" in screen and re.search(r"[0-9a-f]{12}: Pull complete", screen)   # rich's bars
+    finally:
+        docker("rmi", fresh, check=False)
 
 
 def test_no_daemon_is_a_one_line_error(tmp_path):
