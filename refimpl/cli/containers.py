@@ -10,8 +10,8 @@ import json
 from datetime import datetime, timezone
 
 from . import units
-from .client import CLIError, Client, DaemonError, quote_ref
-from .output import report, dump_json, ellipsis, render_each, render_rows, tabwrite, warn, write
+from .client import CLIError, Client, DaemonError, quote_name as q, quote_ref
+from .output import dump_json, ellipsis, render_each, render_rows, report, tabwrite, write
 from .streams import copy_output
 
 PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
@@ -93,7 +93,7 @@ def cmd_ps(cli: Client, a) -> int:
 def _lookup(cli: Client, name: str, kind: str | None):
     kinds = [kind] if kind else ["container", "image"]
     for k in kinds:
-        path = f"/containers/{quote_ref(name)}/json" if k == "container" else f"/images/{quote_ref(name)}/json"
+        path = f"/containers/{q(name)}/json" if k == "container" else f"/images/{quote_ref(name)}/json"
         try:
             return cli.get(path)
         except DaemonError as e:
@@ -116,7 +116,7 @@ def cmd_inspect(cli: Client, a) -> int:
 
 
 def cmd_logs(cli: Client, a) -> int:
-    info = cli.get(f"/containers/{a.container}/json")
+    info = cli.get(f"/containers/{q(a.container)}/json")
     query = {"stdout": 1, "stderr": 1, "follow": a.follow, "timestamps": a.timestamps,
              "tail": a.tail if a.tail not in (None, "all") else None}
     for key in ("since", "until"):
@@ -125,20 +125,20 @@ def cmd_logs(cli: Client, a) -> int:
                 query[key] = units.parse_since(getattr(a, key))
             except units.UnitError as e:
                 raise CLIError(str(e)) from None
-    resp = cli.open("GET", f"/containers/{info['Id']}/logs", query)
+    resp = cli.open("GET", f"/containers/{q(info['Id'])}/logs", query)
     copy_output(lambda: resp.read1(65536), info["Config"]["Tty"])
     return 0
 
 
 def cmd_wait(cli: Client, a) -> int:
     def one(name):
-        r = cli.post(f"/containers/{name}/wait")
+        r = cli.post(f"/containers/{q(name)}/wait")
         write(f"{r['StatusCode']}\n")
     return for_each(a.containers, one, echo=False)
 
 
 def cmd_top(cli: Client, a) -> int:
-    r = cli.get(f"/containers/{a.container}/top", ps_args=" ".join(a.ps_args) or None)
+    r = cli.get(f"/containers/{q(a.container)}/top", ps_args=" ".join(a.ps_args) or None)
     lines = ["\t".join(r["Titles"])] + ["\t".join(p) for p in r["Processes"]]
     write(tabwrite(lines, minwidth=20))
     return 0
@@ -176,27 +176,27 @@ def register(sub, parser) -> None:
             q.add_argument(*f.split(","), **kw)
 
     verb("stop", "Stop one or more running containers",
-         lambda cli, a, c: cli.post(f"/containers/{c}/stop", t=a.time, signal=a.signal),
+         lambda cli, a, c: cli.post(f"/containers/{q(c)}/stop", t=a.time, signal=a.signal),
          **{"-t,--time": {"type": int}, "-s,--signal": {}})
     verb("restart", "Restart one or more containers",
-         lambda cli, a, c: cli.post(f"/containers/{c}/restart", t=a.time, signal=a.signal),
+         lambda cli, a, c: cli.post(f"/containers/{q(c)}/restart", t=a.time, signal=a.signal),
          **{"-t,--time": {"type": int}, "-s,--signal": {}})
     verb("kill", "Kill one or more running containers",
-         lambda cli, a, c: cli.post(f"/containers/{c}/kill", signal=a.signal),
+         lambda cli, a, c: cli.post(f"/containers/{q(c)}/kill", signal=a.signal),
          **{"-s,--signal": {}})
     verb("rm", "Remove one or more containers",
-         lambda cli, a, c: cli.call("DELETE", f"/containers/{c}", {"force": a.force, "v": a.volumes, "link": a.link}),
+         lambda cli, a, c: cli.call("DELETE", f"/containers/{q(c)}", {"force": a.force, "v": a.volumes, "link": a.link}),
          **{"-f,--force": {"action": "store_true"}, "-v,--volumes": {"action": "store_true"},
             "-l,--link": {"action": "store_true"}})
     verb("pause", "Pause all processes within one or more containers",
-         lambda cli, a, c: cli.post(f"/containers/{c}/pause"))
+         lambda cli, a, c: cli.post(f"/containers/{q(c)}/pause"))
     verb("unpause", "Unpause all processes within one or more containers",
-         lambda cli, a, c: cli.post(f"/containers/{c}/unpause"))
+         lambda cli, a, c: cli.post(f"/containers/{q(c)}/unpause"))
 
     p = parser(sub, "wait", cmd_wait, "Block until one or more containers stop, then print their exit codes")
     p.add_argument("containers", nargs="+")
 
-    p = parser(sub, "rename", lambda cli, a: cli.post(f"/containers/{a.container}/rename", name=a.new_name) or 0,
+    p = parser(sub, "rename", lambda cli, a: cli.post(f"/containers/{q(a.container)}/rename", name=a.new_name) or 0,
                "Rename a container")
     p.add_argument("container")
     p.add_argument("new_name")

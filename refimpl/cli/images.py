@@ -10,7 +10,7 @@ from refimpl.image import reference
 
 from . import progress
 from .client import CLIError, Client, DaemonError, json_stream, quote_ref
-from .output import report, ellipsis, render_rows, warn, write
+from .output import ellipsis, render_rows, report, write
 from .units import ago, human_size
 
 IMAGE_HEADERS = {"Repository": "REPOSITORY", "Tag": "TAG", "ID": "IMAGE ID", "Digest": "DIGEST",

@@ -50,9 +50,8 @@ def _bars(messages: Iterable[dict], out: TextIO) -> None:
             if detail.get("total"):
                 kw.update(total=detail["total"], completed=detail.get("current", 0))
             elif status in ("Pull complete", "Already exists", "Download complete"):
-                task = bars.tasks[tasks[ident]] if tasks[ident] < len(bars.tasks) else None
-                if task is not None and task.total:
-                    kw.update(completed=task.total)
+                total = next((t.total for t in bars.tasks if t.id == tasks[ident]), None)
+                kw.update(total=total or 1, completed=total or 1)
             bars.update(tasks[ident], **kw)
 
 

@@ -14,7 +14,7 @@ import os
 import sys
 
 from . import units
-from .client import CLIError, Client, DaemonError
+from .client import CLIError, Client, DaemonError, quote_name as q
 from .images import pull
 from .output import report, warn, write
 from .streams import interact
@@ -120,20 +120,20 @@ def create(cli: Client, body: dict, name: str | None, pull_out=sys.stderr) -> st
 def attach_and_start(cli: Client, cid: str, tty: bool, stdin: bool, autoremove: bool = False,
                      start: bool = True) -> int:
     """Attach, open the wait, start, copy streams; the container's exit status."""
-    stream = cli.hijack(f"/containers/{cid}/attach",
+    stream = cli.hijack(f"/containers/{q(cid)}/attach",
                         {"stream": 1, "stdin": int(stdin), "stdout": 1, "stderr": 1})
-    waiter = cli.open("POST", f"/containers/{cid}/wait",
+    waiter = cli.open("POST", f"/containers/{q(cid)}/wait",
                       {"condition": "removed" if autoremove else "next-exit"})
     if start:
         try:
-            cli.post(f"/containers/{cid}/start")
+            cli.post(f"/containers/{q(cid)}/start")
         except DaemonError as e:
             stream.close()
             report(e)
             if autoremove:
                 _remove_quietly(cli, cid)
             return start_error_status(e.message)
-    interact(stream, tty, stdin, resize=lambda h, w: cli.post(f"/containers/{cid}/resize", h=h, w=w))
+    interact(stream, tty, stdin, resize=lambda h, w: cli.post(f"/containers/{q(cid)}/resize", h=h, w=w))
     result = json.loads(waiter.read() or b"{}")
     if (result.get("Error") or {}).get("Message"):
         warn(f"refimpl: Error waiting for container: {result['Error']['Message']}")
@@ -143,7 +143,7 @@ def attach_and_start(cli: Client, cid: str, tty: bool, stdin: bool, autoremove: 
 
 def _remove_quietly(cli: Client, cid: str) -> None:
     try:
-        cli.call("DELETE", f"/containers/{cid}", {"force": True})
+        cli.call("DELETE", f"/containers/{q(cid)}", {"force": True})
     except DaemonError:
         pass
 
@@ -159,7 +159,7 @@ def cmd_run(cli: Client, a) -> int:
     cid = create(cli, container_config(a), a.name)
     if a.detach:
         try:
-            cli.post(f"/containers/{cid}/start")
+            cli.post(f"/containers/{q(cid)}/start")
         except DaemonError as e:
             report(e)
             return start_error_status(e.message)
@@ -172,14 +172,14 @@ def cmd_start(cli: Client, a) -> int:
     if a.attach or a.interactive:
         if len(a.containers) > 1:
             raise CLIError("you cannot start and attach multiple containers at once")
-        info = cli.get(f"/containers/{a.containers[0]}/json")
+        info = cli.get(f"/containers/{q(a.containers[0])}/json")
         tty = info["Config"]["Tty"]
         stdin = a.interactive and info["Config"]["OpenStdin"]
         return attach_and_start(cli, info["Id"], tty, stdin, info["HostConfig"].get("AutoRemove", False))
     status = 0
     for c in a.containers:
         try:
-            cli.post(f"/containers/{c}/start")
+            cli.post(f"/containers/{q(c)}/start")
             write(c + "\n")
         except DaemonError as e:
             report(e)
@@ -203,7 +203,7 @@ def cmd_exec(cli: Client, a) -> int:
         body["User"] = a.user
     if a.workdir:
         body["WorkingDir"] = a.workdir
-    eid = cli.post(f"/containers/{a.container}/exec", body)["Id"]
+    eid = cli.post(f"/containers/{q(a.container)}/exec", body)["Id"]
     if a.detach:
         cli.post(f"/exec/{eid}/start", {"Detach": True, "Tty": a.tty})
         return 0

@@ -128,7 +128,7 @@ def _declaration(toks):
 
 def _pipeline(toks) -> list:
     """pipeline := command ('|' command)* ; command := operand+"""
-    cmds, cur, depth, start = [], [], 0, 0
+    cmds: list = []
     ops, i = [], 0
     while i < len(toks):
         kind, val = toks[i]

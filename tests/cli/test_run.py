@@ -7,7 +7,6 @@ import re
 import sys
 
 import pexpect
-import pytest
 
 from .conftest import HOST, cli_env, docker, exists, refimpl
 
