@@ -11,6 +11,10 @@ Feature: Client and server
     And the API body is "OK"
     And the API response has the header "Api-Version"
 
+  @spec:client-server.socket-mode
+  Scenario: The daemon's UNIX socket is not open to every user
+    Then the target's UNIX socket allows no access to other users
+
   @spec:client-server.ping-head
   Scenario: The ping endpoint also answers HEAD requests
     When I call "HEAD /_ping" on the API

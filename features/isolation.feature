@@ -88,3 +88,22 @@ Feature: Isolation
     Then it fails
     And the output is "0"
     And the error output contains "Read-only file system"
+
+  @spec:isolation.sys-read-only
+  Scenario: /sys and /proc/sysrq-trigger are read-only inside the container
+    When I run "run --rm {busybox} sh -c 'echo h > /proc/sysrq-trigger; mkdir /sys/dockspec-probe'"
+    Then it fails
+    And the error output contains "Read-only file system"
+    And the error output does not contain "No such file"
+
+  @spec:isolation.no-mount
+  Scenario: The default capability set does not allow mounting file systems
+    When I run "run --rm {busybox} mount -t tmpfs none /mnt"
+    Then it fails
+    And the error output matches "(Operation not permitted|Permission denied)"
+
+  @spec:isolation.masked-paths
+  Scenario: Masked /proc files read as empty inside the container
+    When I run "run --rm {busybox} sh -c 'wc -c < /proc/timer_list; wc -c < /proc/keys'"
+    Then it succeeds
+    And the output is "0\n0"

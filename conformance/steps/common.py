@@ -521,6 +521,16 @@ def host_shm(world, path):
     world.host_files.append(p)
 
 
+@step(r"the target's UNIX socket allows no access to other users")
+def socket_mode(world):
+    import os
+    import stat
+    endpoint = world.target.endpoint
+    assert endpoint.startswith("unix://"), f"the target's endpoint is not a UNIX socket: {endpoint}"
+    mode = stat.S_IMODE(os.stat(endpoint[len("unix://"):]).st_mode)
+    assert mode & 0o007 == 0, f"socket mode is {mode:o}: other users may connect"
+
+
 # --------------------------------------------------------------------------- a second daemon
 
 @step(r"a second daemon is running")
