@@ -15,7 +15,9 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
+import sys
 import time
 import tomllib
 from dataclasses import dataclass, field
@@ -87,6 +89,11 @@ class Target:
         state = str(services.STATE_DIR)
         endpoint = c["endpoint"].replace("{state}", state)
         cli = [a.replace("{endpoint}", endpoint) for a in c["cli"]]
+        if cli and shutil.which(cli[0]) is None:
+            # A CLI installed in the suite's own virtual environment (refimpl) need not be on PATH.
+            beside = Path(sys.executable).parent / cli[0]
+            if beside.exists():
+                cli[0] = str(beside)
         return cls(name=name, cli=cli, endpoint=endpoint, service=c.get("service", name),
                    default_network=c.get("default_network", "bridge"), env=dict(c.get("env", {})),
                    second_daemon=c.get("second_daemon", ""), description=c.get("description", ""))

@@ -100,7 +100,7 @@ Feature: Isolation
   Scenario: The default capability set does not allow mounting file systems
     When I run "run --rm {busybox} mount -t tmpfs none /mnt"
     Then it fails
-    And the error output matches "(Operation not permitted|Permission denied)"
+    And the error output matches "(?i)(operation not permitted|permission denied)"
 
   @spec:isolation.masked-paths
   Scenario: Masked /proc files read as empty inside the container
