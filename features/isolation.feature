@@ -98,7 +98,7 @@ Feature: Isolation
 
   @spec:isolation.no-mount
   Scenario: The default capability set does not allow mounting file systems
-    When I run "run --rm {busybox} mount -t tmpfs none /mnt"
+    When I run "run --rm {busybox} mount -t tmpfs none /tmp"
     Then it fails
     And the error output matches "(?i)(operation not permitted|permission denied)"
 
