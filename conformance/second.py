@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,8 +75,8 @@ def second_daemon_for(world) -> SecondDaemon:
         env = target.base_env
     else:
         unix = f"unix://{work}/refimpl.sock"
-        argv = ["refimpld", "--data-root", str(work / "data"), "--exec-root", str(work / "exec"),
-                "-H", unix, "-H", tcp]
+        argv = [sys.executable, "-m", "refimpl.daemon", "--data-root", str(work / "data"),
+                "--exec-root", str(work / "exec"), "-H", unix, "-H", tcp, "--bridge", "dsref1"]
         d = SecondDaemon(kind, work, tcp, unix, [*target.cli[:-2], "-H", unix] if "-H" in target.cli
                          else target.cli)
         env = None
