@@ -130,6 +130,7 @@ class ContainerService:
         self.exec_root.mkdir(parents=True, exist_ok=True)
         self.by_id: dict[str, Container] = {}
         self.names: dict[str, str] = {}          # "/name" -> id
+        self._tasks: set[asyncio.Task] = set()   # asyncio keeps only weak references to tasks
         import refimpl.runtime  # noqa: F401  - loaded once: spawn forks this process
         from ..runtime import netconf
         netconf.preload()
@@ -170,7 +171,7 @@ class ContainerService:
             c.life.state = State.PAUSED if status.get("paused") else State.RUNNING
             c.save()
             if loop:
-                loop.create_task(self._monitor(c, shim))
+                self._task(self._monitor(c, shim), loop)
             return
         st = None
         if (self.exec_root / c.id / "spec.json").exists():
@@ -183,7 +184,13 @@ class ContainerService:
         self.engine.networks.release(c.id)
         c.save()
         if loop and self._should_restart(c, at_boot=True):
-            loop.create_task(self._boot_start(c))
+            self._task(self._boot_start(c), loop)
+
+    def _task(self, coro, loop=None) -> asyncio.Task:
+        task = (loop or asyncio.get_running_loop()).create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _boot_start(self, c: Container) -> None:
         try:
@@ -285,7 +292,7 @@ class ContainerService:
                 self._fail_pending(c)
                 c.wake(c.exit_waiters)
                 if c.host_config.get("AutoRemove"):
-                    asyncio.get_running_loop().create_task(self._remove_quietly(c))
+                    self._task(self._remove_quietly(c))
                 raise StartFailed(text, 400 if code in (126, 127) else 500) from None
             c.shim, c.pid = shim, pid
             c.life.fire(event)
@@ -293,7 +300,7 @@ class ContainerService:
             c.exit_code, c.error, c.oom_killed = 0, "", False
             c.manual_stop, c.has_started = False, True
             c.save()
-        asyncio.get_running_loop().create_task(self._monitor(c, shim))
+        self._task(self._monitor(c, shim))
 
     def _spec(self, c: Container):
         """The runtime's ContainerSpec for a start, and its on_netns hook."""
@@ -372,7 +379,7 @@ class ContainerService:
             c.life.fire(Event.AUTO_RESTART)
             c.save()
             c.wake(c.exit_waiters)
-            c.restart_task = asyncio.get_running_loop().create_task(self._restart_later(c))
+            c.restart_task = self._task(self._restart_later(c))
             return
         if c.state is not State.EXITED:
             c.life.fire(Event.DIE)
