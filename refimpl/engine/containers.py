@@ -731,11 +731,11 @@ class ContainerService:
                         "RW": not ro, "Propagation": "rprivate"})
         return out
 
-    def list(self, all: bool = False, limit: int | None = None, size: bool = False,
+    def list(self, include_stopped: bool = False, limit: int | None = None, size: bool = False,
              filters: str | None = None) -> list[dict]:
         f = cc.parse_filters(filters)
         cs = sorted(self.by_id.values(), key=lambda c: c.created, reverse=True)
-        if not all and not (limit and limit > 0) and "status" not in f and "exited" not in f:
+        if not include_stopped and not (limit and limit > 0) and "status" not in f and "exited" not in f:
             cs = [c for c in cs if c.state in (State.RUNNING, State.PAUSED, State.RESTARTING)]
         ancestors = set()
         for a in f.get("ancestor", []):
