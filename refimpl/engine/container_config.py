@@ -143,15 +143,14 @@ def merge(body: dict, image_config: dict) -> tuple[dict, dict]:
                                "it needs to be an absolute path")
     if not (cfg.get("Entrypoint") or []) + (cfg.get("Cmd") or []):
         raise InvalidParameter("No command specified")
-    host = dict(body.get("HostConfig") or {})
+    host = {k: v for k, v in (body.get("HostConfig") or {}).items() if v is not None}
     mode = host.get("NetworkMode") or "default"
     host["NetworkMode"] = "bridge" if mode == "default" else mode
     if host["NetworkMode"] not in ("bridge", "host", "none"):
         raise InvalidParameter(f"network {host['NetworkMode']} not found")
     policy = dict(host.get("RestartPolicy") or {})
-    policy.setdefault("Name", "no")
-    policy["Name"] = policy["Name"] or "no"
-    policy.setdefault("MaximumRetryCount", 0)
+    policy["Name"] = policy.get("Name") or "no"
+    policy["MaximumRetryCount"] = policy.get("MaximumRetryCount") or 0
     if policy["Name"] not in RESTART_POLICIES:
         raise InvalidParameter(f"invalid restart policy '{policy['Name']}'")
     if policy["MaximumRetryCount"] and policy["Name"] != "on-failure":
