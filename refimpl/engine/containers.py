@@ -690,6 +690,23 @@ class ContainerService:
                 rows.append(fields)
         return {"Titles": titles, "Processes": rows}
 
+    # --- archive (docker cp) ---------------------------------------------------------------
+    async def archive(self, ref: str, path: str, head: bool = False):
+        """(stat, tar chunks or None for HEAD) of `path` in the container's file system."""
+        from . import archive
+        c = self.get(ref)
+        if not path:
+            raise InvalidParameter("path cannot be empty")
+        if c.shim is not None and c.pid and c.state in (State.RUNNING, State.PAUSED):
+            layers = [f"/proc/{c.pid}/root"]
+        else:
+            layers = [str(c.dir / "upper"), *self._lower_dirs(c)]
+        found = archive.path_stat(layers, path)
+        if found is None:
+            raise NotFound(f"Could not find the file {path} in container {ref}")
+        stat, paths = found
+        return stat, None if head else archive.tar_stream(paths, path)
+
     # --- list and inspect --------------------------------------------------------------------
     def _networks(self, c: Container, detail: bool) -> dict:
         mode = c.host_config["NetworkMode"]

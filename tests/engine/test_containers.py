@@ -5,6 +5,7 @@ One daemon serves the whole module; each test names its containers after itself.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 
@@ -321,3 +322,25 @@ def test_daemon_restart_keeps_containers(d: Daemon):
     d.out("stop", "live1")                    # the supervisor is reachable again
     assert d.inspect("live1")["State"]["ExitCode"] == 11
     d.out("rm", "live1", "dead1", "gone1")
+
+
+def test_cp_out_of_stopped_and_running_containers(d: Daemon, tmp_path):
+    d.out("run", "--name", "cp1", "--network", "none", "busybox", "sh", "-c",
+          "mkdir -p /data/sub; echo hi > /data/a; echo deep > /data/sub/b; ln -s a /data/l; rm /etc/group")
+    d.out("cp", "cp1:/data", str(tmp_path))
+    assert (tmp_path / "data" / "a").read_text() == "hi\n"
+    assert (tmp_path / "data" / "sub" / "b").read_text() == "deep\n"
+    assert os.readlink(tmp_path / "data" / "l") == "a"
+    d.out("cp", "cp1:/etc/passwd", str(tmp_path / "passwd"))          # from the image's layer
+    assert (tmp_path / "passwd").read_text().startswith("root:")
+    r = d.docker("cp", "cp1:/etc/group", str(tmp_path))               # whited out in the upper dir
+    assert r.returncode == 1 and "Could not find the file /etc/group in container cp1" in r.stderr
+    code, _ = d.api("HEAD", "/containers/cp1/archive?path=/data/a")
+    assert code == 200
+    d.out("run", "-d", "--name", "cp2", "--network", "none", "busybox", "sh", "-c",
+          "echo live > /r; sleep 60")
+    deadline = time.monotonic() + 5
+    while d.docker("cp", "cp2:/r", str(tmp_path / "r")).returncode and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert (tmp_path / "r").read_text() == "live\n"
+    d.out("rm", "-f", "cp1", "cp2")
