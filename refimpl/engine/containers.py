@@ -156,8 +156,10 @@ class ContainerService:
         """After a daemon restart: re-adopt a live supervisor, or record the exit it left."""
         from ..runtime import Shim
         if c.state not in (State.RUNNING, State.PAUSED, State.RESTARTING):
-            if c.state is not State.RUNNING and self.engine.networks.endpoint(c.id):
+            if self.engine.networks.endpoint(c.id):
                 self.engine.networks.release(c.id)
+            if loop and c.state is State.EXITED and c.has_started and self._should_restart(c, True):
+                self._task(self._boot_start(c), loop)     # "always" comes back with the daemon
             return
         shim = Shim.find(str(self.exec_root / c.id)) if (self.exec_root / c.id / "spec.json").exists() else None
         status = None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import time
 
 import pytest
@@ -278,7 +279,6 @@ def test_network_none_and_host(d: Daemon):
     c = d.out("create", "--network", "none", "busybox", "true")
     assert list(d.inspect(c)["NetworkSettings"]["Networks"]) == ["none"]
     d.out("rm", c)
-    import socket
     assert d.out("run", "--rm", "--network", "host", "busybox", "hostname") == socket.gethostname()
 
 
@@ -306,9 +306,12 @@ def test_restart_policies(d: Daemon):
 
 def test_daemon_restart_keeps_containers(d: Daemon):
     d.out("run", "-d", "--name", "live1", "busybox", "sh", "-c",
-          "trap 'exit 11' TERM; while true; do sleep 0.1; done")
+          "trap 'exit 11' TERM; while true; do echo tick; sleep 0.1; done")
     d.docker("run", "--name", "dead1", "--network", "none", "busybox", "sh", "-c", "exit 4")
     d.out("run", "-d", "--name", "gone1", "--network", "none", "busybox", "sh", "-c", "sleep 0.5; exit 8")
+    d.out("run", "-d", "--name", "always1", "--restart", "always", "--network", "none", "busybox",
+          "sleep", "60")
+    d.out("stop", "-t", "0", "always1")
     pid, ip = d.inspect("live1")["State"]["Pid"], d.inspect("live1")["NetworkSettings"]["IPAddress"]
     d.stop()
     time.sleep(0.8)                           # gone1 exits while the daemon is down
@@ -319,9 +322,23 @@ def test_daemon_restart_keeps_containers(d: Daemon):
     assert d.inspect("dead1")["State"]["ExitCode"] == 4
     gone = d.inspect("gone1")["State"]
     assert (gone["Status"], gone["ExitCode"]) == ("exited", 8)
+    with socket.socket(socket.AF_UNIX) as s:  # re-attachable: output flows again
+        s.settimeout(5)
+        s.connect(d.sock)
+        s.sendall(b"POST /v1.44/containers/live1/attach?stream=1&stdout=1 HTTP/1.1\r\nHost: x\r\n"
+                  b"Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n")
+        got = b""
+        while got.count(b"tick") < 2:
+            got += s.recv(4096)
+        assert got.startswith(b"HTTP/1.1 101 UPGRADED")
+        assert b"\x01\x00\x00\x00\x00\x00\x00\x05tick\n" in got      # stdcopy frames
     d.out("stop", "live1")                    # the supervisor is reachable again
     assert d.inspect("live1")["State"]["ExitCode"] == 11
-    d.out("rm", "live1", "dead1", "gone1")
+    deadline = time.monotonic() + 5           # "always" restarts with the daemon, even if stopped
+    while d.inspect("always1")["State"]["Status"] != "running" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert d.inspect("always1")["State"]["Status"] == "running"
+    d.out("rm", "-f", "live1", "dead1", "gone1", "always1")
 
 
 def test_cp_out_of_stopped_and_running_containers(d: Daemon, tmp_path):
