@@ -710,7 +710,7 @@ class ContainerService:
         return stat, None if head else archive.tar_stream(paths, path)
 
     # --- list and inspect --------------------------------------------------------------------
-    def _networks(self, c: Container, detail: bool) -> dict:
+    def _networks(self, c: Container) -> dict:
         mode = c.host_config["NetworkMode"]
         ep = self.engine.networks.endpoint(c.id) if mode == "bridge" else None
         ep = ep or {}
@@ -730,7 +730,7 @@ class ContainerService:
                "Status": cc.status_text(c.state.value, c.exit_code, c.started_at, c.finished_at,
                                         time.time()),
                "HostConfig": {"NetworkMode": c.host_config["NetworkMode"]},
-               "NetworkSettings": {"Networks": self._networks(c, False)}, "Mounts": self._mounts(c)}
+               "NetworkSettings": {"Networks": self._networks(c)}, "Mounts": self._mounts(c)}
         if size:
             out["SizeRw"] = _du(c.dir / "upper")
             out["SizeRootFs"] = out["SizeRw"] + self._image_size(c)
@@ -762,6 +762,8 @@ class ContainerService:
                 ancestors.add(self.engine.images.resolve(a).id)
             except (NotFound, InvalidParameter, ValueError):
                 pass
+        before = [self.get(r) for r in f.get("before", [])]
+        since = [self.get(r) for r in f.get("since", [])]
         out = []
         for c in cs:
             if "name" in f and not any(_name_match(v, c.name) for v in f["name"]):
@@ -777,6 +779,17 @@ class ContainerService:
                 continue
             if "ancestor" in f and c.image_id not in ancestors:
                 continue
+            if "network" in f and not any(n in (c.host_config["NetworkMode"],
+                                               self.engine.networks.ids.get(c.host_config["NetworkMode"]))
+                                          for n in f["network"]):
+                continue
+            if any(c.created >= b.created for b in before) or any(c.created <= x.created for x in since):
+                continue
+            if any(k in f for k in ("volume", "publish", "expose")):      # none of these exist yet
+                continue
+            if not all(v in ok for k, ok in (("health", ("none",)), ("is-task", ("false", "0")),
+                                             ("isolation", ("default", ""))) for v in f.get(k, [])):
+                continue
             out.append(self.summary(c, size))
             if limit and limit > 0 and len(out) >= limit:
                 break
@@ -784,7 +797,7 @@ class ContainerService:
 
     def inspect(self, ref: str, size: bool = False) -> dict:
         c = self.get(ref)
-        nets = self._networks(c, True)
+        nets = self._networks(c)
         net = next(iter(nets.values()))
         out = {
             "Id": c.id, "Created": c.created, "Path": c.path, "Args": c.args,

@@ -145,6 +145,11 @@ def test_ps_filters_and_shape(d: Daemon):
     assert names("--filter", "exited=5") >= {"ps-exited"} and "ps-running" not in names("--filter", "exited=5")
     assert names("--filter", "ancestor=busybox", "--filter", "name=ps-") == \
         {"ps-created", "ps-exited", "ps-running"}
+    assert names("--filter", "since=ps-created", "--filter", "name=ps-") == {"ps-exited", "ps-running"}
+    assert names("--filter", "before=ps-exited", "--filter", "name=ps-") == {"ps-created"}
+    assert names("--filter", "network=none", "--filter", "name=ps-") == {"ps-created", "ps-exited",
+                                                                        "ps-running"}
+    assert names("--filter", "network=bridge", "--filter", "name=ps-") == set()
     rid = d.inspect("ps-running")["Id"]
     assert names("--filter", f"id={rid[:10]}") == {"ps-running"}
     status = dict(line.split(" ", 1) for line in d.out("ps", "-a", "--filter", "name=ps-", "--format",
