@@ -189,7 +189,12 @@ def test_inspect_fields_and_limits(d: Daemon):
     r = d.docker("run", "--rm", "--read-only", "--network", "none", "busybox", "touch", "/x")
     assert r.returncode == 1 and "Read-only file system" in r.stderr
     assert d.docker("run", "--rm", "--network", "none", "busybox", "touch", "/x").returncode == 0
-    d.out("rm", "-f", "lim1")
+    r = d.docker("run", "--name", "oom1", "--memory", "8m", "--memory-swap", "8m", "--network", "none",
+                 "busybox", "sh", "-c", "head -c 100m /dev/zero | tail > /dev/null")
+    assert r.returncode == 137
+    st = d.inspect("oom1")["State"]
+    assert (st["OOMKilled"], st["ExitCode"]) == (True, 137)
+    d.out("rm", "-f", "lim1", "oom1")
 
 
 def test_top_rename_wait(d: Daemon):
