@@ -1,5 +1,5 @@
 """Container routes: create, start, attach, wait, resize, stop, kill, restart, pause,
-unpause, rm, list, inspect, logs, rename, top, archive; and the default networks' inspect.
+unpause, rm, prune, list, inspect, logs, rename, top, archive; and the default networks' inspect.
 
 Attach is the one route that leaves HTTP: after `101 UPGRADED` the connection is
 a byte pipe to the container's supervisor. Output goes to the client as the
@@ -34,6 +34,10 @@ def register(router, engine) -> None:
     async def create(req):
         raw = await req.body()
         return json_response(svc().create(raw, req.query.get("name") or None), 201)
+
+    @router.route("POST", "/containers/prune")
+    async def prune(req):
+        return json_response(await svc().prune(req.query.get("filters")))
 
     @router.route("GET", "/containers/json")
     async def ps(req):

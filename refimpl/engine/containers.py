@@ -540,6 +540,21 @@ class ContainerService:
         c.wake(c.exit_waiters)
         c.wake(c.remove_waiters)
 
+    async def prune(self, filters: str | None = None) -> dict:
+        """Remove every stopped container (matching `label` filters): docker container prune."""
+        f = cc.parse_filters(filters)
+        deleted, reclaimed = [], 0
+        for c in list(self.by_id.values()):
+            if c.state not in (State.CREATED, State.EXITED, State.DEAD):
+                continue
+            if not all(cc.label_matches(c.config.get("Labels") or {}, v) for v in f.get("label", [])):
+                continue
+            size = _du(c.dir / "upper")
+            await self._remove(c, Event.REMOVE)
+            deleted.append(c.id)
+            reclaimed += size
+        return {"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+
     def rename(self, ref: str, new: str) -> None:
         c = self.get(ref)
         if not new:

@@ -224,6 +224,12 @@ def test_rm_rules_and_auto_remove(d: Daemon):
     r = d.docker("run", "--rm", "--name", "rm2", "--network", "none", "busybox", "sh", "-c", "exit 2")
     assert r.returncode == 2
     assert d.api("GET", "/containers/rm2/json")[0] == 404
+    d.out("create", "--name", "prune1", "--label", "prune=yes", "--network", "none", "busybox", "true")
+    d.out("create", "--name", "prune2", "--network", "none", "busybox", "true")
+    out = d.out("container", "prune", "-f", "--filter", "label=prune=yes")
+    assert d.api("GET", "/containers/prune1/json")[0] == 404
+    assert d.api("GET", "/containers/prune2/json")[0] == 200 and "Total reclaimed space" in out
+    d.out("rm", "prune2")
     d.out("run", "-d", "--rm", "--name", "rm3", "--network", "none", "busybox", "sleep", "60")
     d.out("stop", "-t", "0", "rm3")
     deadline = time.monotonic() + 5
