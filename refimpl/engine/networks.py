@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import os
 import secrets
 import threading
 from pathlib import Path
@@ -119,7 +120,8 @@ class NetworkService:
         """The on_netns hook: a veth from our bridge into the namespace of `pid` (named eth0 there)."""
         from ..network import bridge
         ep = self.endpoints[container_id]
-        off_loop(bridge.detach, ep["Veth"])      # a leftover of an earlier run of this container
+        if os.path.exists(f"/sys/class/net/{ep['Veth']}"):
+            off_loop(bridge.detach, ep["Veth"])  # a leftover of an earlier run of this container
         off_loop(bridge.attach, self.bridge, pid, container_id[:11], peer_ifname="eth0")
 
     def release(self, container_id: str) -> None:
