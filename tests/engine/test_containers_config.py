@@ -23,7 +23,7 @@ fields = st.sampled_from(sorted(cc.CONFIG_FIELDS))
 host_fields = st.sampled_from(sorted(cc.HOST_FIELDS))
 
 
-@settings(max_examples=200)
+@settings(max_examples=100)
 @given(st.dictionaries(fields, json_values, max_size=4), st.dictionaries(host_fields, json_values, max_size=3))
 def test_any_body_is_accepted_or_refused_with_one_line(config, host):
     body = dict(config, Image="busybox", HostConfig=host)
