@@ -31,6 +31,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data-root", default="/var/lib/refimpl", help="persistent state")
     p.add_argument("--exec-root", default="/run/refimpl", help="runtime state: sockets, supervisors")
     p.add_argument("--pidfile", default="", help="write the daemon's PID here")
+    p.add_argument("--bridge", default="refimpl0", help="the Linux bridge of the default bridge network")
+    p.add_argument("--bip", default=None, help="the bridge's address and subnet (CIDR); default: a free pool")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return p.parse_args(argv)
 
@@ -38,7 +40,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 async def serve(args: argparse.Namespace) -> int:
     from .engine.engine import Engine
     engine = Engine(args.data_root, args.exec_root)
-    _wire(engine)
+    _wire(engine, args)
     server = Server(App(engine), error_hook=error_hook)
     for host in args.hosts or [DEFAULT_HOST]:
         if host.startswith("unix://"):
@@ -68,13 +70,13 @@ async def serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _wire(engine) -> None:
+def _wire(engine, args) -> None:
     """Attach the services that live in their own modules (containers, networks)."""
     try:
         from .engine import containers
     except ImportError:
         return
-    containers.attach(engine)
+    containers.attach(engine, bridge=args.bridge, bip=args.bip)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,882 @@
+"""Containers: records, the lifecycle, and the link to each container's supervisor.
+
+A container is a record (Docker's inspect shape, persisted atomically in
+``<data-root>/containers/<id>/config.v2.json``) plus, while it runs, a
+supervisor (refimpl.runtime's shim) found through ``<exec-root>/containers/<id>``.
+Its read-write layer (overlay ``upper``/``work`` dirs), its /etc/hosts,
+/etc/resolv.conf and /etc/hostname and its json-file log live beside the record
+until the container is removed.
+
+Every change of state goes through refimpl.engine.state: a request is checked
+against the table first (that is where Docker's 304/409 answers come from), and
+the state moves only when the thing has happened: `start` once the process has
+exec'd, `die` when the supervisor reports the exit. One asyncio task per
+running container (the monitor) waits on the supervisor's `wait` op and then
+records the exit, applies the restart policy or AutoRemove, gives the network
+endpoint back and wakes every `wait` request.
+
+The supervisor is spawned at start, not at create: a created container is only
+a record. `docker run` attaches before it starts, so an attach to a container
+that is not running waits (as a pending future) until the next start connects
+it to the new supervisor, between set-up and exec, so no output is missed.
+
+Blocking calls into the runtime are short (set-up, a JSON line over a UNIX
+socket); the long waits (exit, stop's grace period) are awaited on the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import shutil
+import socket
+import time
+from pathlib import Path
+
+from . import container_config as cc
+from . import logs as logs_mod
+from . import persist
+from .errors import Conflict, EngineError, InvalidParameter, NotFound
+from .state import Event, Lifecycle, State, StateError, inspect_flags
+
+log = logging.getLogger("refimpl.engine.containers")
+CGROUP_PARENT = "refimpl"
+RESTART_DELAY = 0.25          # Docker backs off from 100 ms doubling; a fixed short delay here
+START_FAILED = ("failed to create task for container: failed to create shim task: OCI runtime create "
+                "failed: runc create failed: unable to start container process: {}: unknown")
+
+
+class StartFailed(EngineError):
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
+
+
+def attach(engine, bridge: str = "refimpl0", bip: str | None = None) -> "ContainerService":
+    """Wire containers and networks into the engine (called once by refimpld)."""
+    from .networks import NetworkService
+    engine.networks = NetworkService(engine.data_root, bridge, bip)
+    engine.networks.setup()
+    engine.containers = ContainerService(engine)
+    return engine.containers
+
+
+class Container:
+    """One container: its persisted record and its runtime links."""
+
+    PERSISTED = ("id", "name", "created", "path", "args", "config", "host_config", "image_id",
+                 "state", "pid", "exit_code", "error", "started_at", "finished_at", "oom_killed",
+                 "restart_count", "manual_stop", "has_started")
+
+    def __init__(self, root: Path, **rec):
+        self.id: str = rec["id"]
+        self.name: str = rec["name"]
+        self.created: str = rec["created"]
+        self.path: str = rec["path"]
+        self.args: list[str] = rec["args"]
+        self.config: dict = rec["config"]
+        self.host_config: dict = rec["host_config"]
+        self.image_id: str = rec["image_id"]
+        self.life = Lifecycle(self.id, State(rec.get("state", "created")))
+        self.pid: int = rec.get("pid", 0)
+        self.exit_code: int = rec.get("exit_code", 0)
+        self.error: str = rec.get("error", "")
+        self.started_at: str = rec.get("started_at", cc.ZERO_TIME)
+        self.finished_at: str = rec.get("finished_at", cc.ZERO_TIME)
+        self.oom_killed: bool = rec.get("oom_killed", False)
+        self.restart_count: int = rec.get("restart_count", 0)
+        self.manual_stop: bool = rec.get("manual_stop", False)
+        self.has_started: bool = rec.get("has_started", False)
+        self.dir = root / self.id
+        self.shim = None                                   # refimpl.runtime.Shim while it runs
+        self.exit_waiters: list[asyncio.Future] = []       # woken at the next exit
+        self.remove_waiters: list[asyncio.Future] = []     # woken when the record is gone
+        self.pending_attaches: list[tuple[dict, asyncio.Future]] = []
+        self.restart_task: asyncio.Task | None = None
+        self.lock = asyncio.Lock()
+
+    @property
+    def state(self) -> State:
+        return self.life.state
+
+    @property
+    def tty(self) -> bool:
+        return bool(self.config.get("Tty"))
+
+    @property
+    def log_path(self) -> Path:
+        return self.dir / f"{self.id}-json.log"
+
+    def save(self) -> None:
+        rec = {k: getattr(self, k) for k in self.PERSISTED if k != "state"}
+        rec["state"] = self.state.value
+        persist.write_json(self.dir / "config.v2.json", rec)
+
+    def wake(self, waiters: list[asyncio.Future]) -> None:
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(self.exit_code)
+        waiters.clear()
+
+
+class ContainerService:
+    def __init__(self, engine):
+        self.engine = engine
+        self.root = engine.data_root / "containers"
+        self.exec_root = engine.exec_root / "containers"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.exec_root.mkdir(parents=True, exist_ok=True)
+        self.by_id: dict[str, Container] = {}
+        self.names: dict[str, str] = {}          # "/name" -> id
+        self._tasks: set[asyncio.Task] = set()   # asyncio keeps only weak references to tasks
+        import refimpl.runtime  # noqa: F401  - loaded once: spawn forks this process
+        from ..runtime import netconf
+        netconf.preload()
+        self._load()
+
+    # --- records ------------------------------------------------------------------------
+    def _load(self) -> None:
+        for d in sorted(self.root.iterdir()):
+            rec = persist.read_json(d / "config.v2.json")
+            if not rec:
+                continue
+            c = Container(self.root, **rec)
+            self.by_id[c.id] = c
+            self.names[c.name] = c.id
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        for c in list(self.by_id.values()):
+            self._recover(c, loop)
+
+    def _recover(self, c: Container, loop) -> None:
+        """After a daemon restart: re-adopt a live supervisor, or record the exit it left."""
+        from ..runtime import Shim
+        if c.state not in (State.RUNNING, State.PAUSED, State.RESTARTING):
+            if self.engine.networks.endpoint(c.id):
+                self.engine.networks.release(c.id)
+            if loop and c.state is State.EXITED and c.has_started and self._should_restart(c, True):
+                self._task(self._boot_start(c), loop)     # "always" comes back with the daemon
+            return
+        shim = Shim.find(str(self.exec_root / c.id)) if (self.exec_root / c.id / "spec.json").exists() else None
+        status = None
+        if shim is not None:
+            try:
+                status = shim.status()
+            except (OSError, ValueError):
+                shim = None
+        if shim is not None and status and status.get("running"):
+            c.shim, c.pid = shim, status["pid"]
+            c.life.state = State.PAUSED if status.get("paused") else State.RUNNING
+            c.save()
+            if loop:
+                self._task(self._monitor(c, shim), loop)
+            return
+        st = None
+        if (self.exec_root / c.id / "spec.json").exists():
+            st = Shim(str(self.exec_root / c.id)).exit_status()
+        c.exit_code = st.exit_code if st else 255
+        c.finished_at = st.finished_at if st else cc.now_rfc3339()
+        c.oom_killed = st.oom_killed if st else False
+        c.pid = 0
+        c.life.state = State.EXITED
+        self.engine.networks.release(c.id)
+        c.save()
+        if loop and self._should_restart(c, at_boot=True):
+            self._task(self._boot_start(c), loop)
+
+    def _task(self, coro, loop=None) -> asyncio.Task:
+        task = (loop or asyncio.get_running_loop()).create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _boot_start(self, c: Container) -> None:
+        try:
+            await self._start(c)
+        except Exception as e:  # noqa: BLE001 - logged, the container stays exited
+            log.warning("restarting %s at start-up: %s", c.id[:12], e)
+
+    def get(self, ref: str) -> Container:
+        """By full ID, name (with or without "/"), or unique ID prefix."""
+        if ref in self.by_id:
+            return self.by_id[ref]
+        cid = self.names.get("/" + ref.lstrip("/"))
+        if cid:
+            return self.by_id[cid]
+        if ref:
+            found = [c for i, c in self.by_id.items() if i.startswith(ref)]
+            if len(found) == 1:
+                return found[0]
+            if len(found) > 1:
+                raise InvalidParameter(f"multiple IDs found with provided prefix: {ref}")
+        raise NotFound(f"No such container: {ref}")
+
+    def counts(self) -> dict:
+        states = [c.state for c in self.by_id.values()]
+        running = sum(s in (State.RUNNING, State.RESTARTING) for s in states)
+        paused = sum(s is State.PAUSED for s in states)
+        return {"total": len(states), "running": running, "paused": paused,
+                "stopped": len(states) - running - paused}
+
+    def image_users(self, image_id: str) -> list[str]:
+        return [c.id for c in self.by_id.values() if c.image_id == image_id]
+
+    # --- create -------------------------------------------------------------------------
+    def create(self, raw_body: bytes, name: str | None = None) -> dict:
+        body = cc.parse_body(raw_body)
+        if name:
+            name = cc.check_name(name)
+        image_ref = body.get("Image") or ""
+        if not image_ref:
+            raise InvalidParameter("No image specified")
+        image = self.engine.images.resolve(image_ref)
+        config, host = cc.merge(body, image.config)
+        if host["NetworkMode"] == "bridge" and self.engine.networks.error:
+            raise EngineError(self.engine.networks.error)
+        if name is None:
+            name = "/" + cc.random_name()
+            while name in self.names:
+                name = "/" + cc.random_name() + str(secrets.randbelow(100))
+        if name in self.names:
+            raise Conflict(_name_conflict(name, self.names[name]))
+        cid = secrets.token_hex(32)
+        if not config.get("Hostname"):
+            config["Hostname"] = socket.gethostname() if host["NetworkMode"] == "host" else cid[:12]
+        argv = (config.get("Entrypoint") or []) + (config.get("Cmd") or [])
+        c = Container(self.root, id=cid, name=name, created=cc.now_rfc3339(), path=argv[0],
+                      args=argv[1:], config=config, host_config=host, image_id=image.id)
+        try:
+            for sub in ("upper", "work", "merged"):
+                (c.dir / sub).mkdir(parents=True, exist_ok=True)
+            c.save()
+        except BaseException:
+            shutil.rmtree(c.dir, ignore_errors=True)
+            raise
+        self.by_id[cid] = c
+        self.names[name] = cid
+        return {"Id": cid, "Warnings": []}
+
+    # --- start --------------------------------------------------------------------------
+    async def start(self, ref: str) -> None:
+        c = self.get(ref)
+        c.life.check(Event.START, ref)
+        await self._start(c)
+
+    async def _start(self, c: Container) -> None:
+        from ..network.bridge import NetworkError
+        from ..runtime import StartError, spawn
+        async with c.lock:
+            if c.state in (State.RUNNING, State.PAUSED):
+                raise StateError(304, "Container is already started", c.state, Event.START)
+            event = Event.RESTARTED if c.state is State.RESTARTING else Event.START
+            state_dir = self.exec_root / c.id
+            shutil.rmtree(state_dir, ignore_errors=True)
+            networks = self.engine.networks
+            try:
+                spec, on_netns = self._spec(c)
+                shim = spawn(spec, str(state_dir), on_netns=on_netns)
+                self._connect_pending(c, shim)
+                pid = shim.start()
+            except (StartError, ValueError, OSError, NetworkError, EngineError) as e:
+                networks.release(c.id)
+                text = str(e).splitlines()[0] if str(e) else type(e).__name__
+                code = getattr(e, "exit_code", 128)
+                if isinstance(e, StartError):
+                    text = START_FAILED.format(text)
+                c.exit_code, c.error = code, text
+                if c.state is State.RESTARTING:
+                    c.life.fire(Event.DIE)
+                c.save()
+                self._fail_pending(c)
+                c.wake(c.exit_waiters)
+                if c.host_config.get("AutoRemove"):
+                    self._task(self._remove_quietly(c))
+                raise StartFailed(text, 400 if code in (126, 127) else 500) from None
+            c.shim, c.pid = shim, pid
+            c.life.fire(event)
+            c.started_at, c.finished_at = cc.now_rfc3339(), cc.ZERO_TIME
+            c.exit_code, c.error, c.oom_killed = 0, "", False
+            c.manual_stop, c.has_started = False, True
+            c.save()
+        self._task(self._monitor(c, shim))
+
+    def _spec(self, c: Container):
+        """The runtime's ContainerSpec for a start, and its on_netns hook."""
+        from ..network import files
+        from ..runtime import ContainerSpec, Mount, NetConfig
+        image = self.engine.images.get(c.image_id)
+        host, cfg = c.host_config, c.config
+        mode = host["NetworkMode"]
+        net, on_netns, ip = None, None, None
+        if mode == "bridge":
+            ep = self.engine.networks.allocate(c.id)
+            ip = ep["IPAddress"]
+            net = NetConfig("eth0", f"{ip}/{ep['IPPrefixLen']}", ep["Gateway"], ep["MacAddress"])
+            on_netns = lambda pid: self.engine.networks.plug(c.id, pid)  # noqa: E731
+        hostname = cfg.get("Hostname") or c.id[:12]
+        try:
+            host_resolv = Path("/etc/resolv.conf").read_text()
+        except OSError:
+            host_resolv = ""
+        if mode == "host":
+            try:
+                hosts = Path("/etc/hosts").read_text()
+            except OSError:
+                hosts = files.hosts_file(None, hostname)
+        else:
+            hosts = files.hosts_file(ip, hostname, ipv6=False)
+        etc = {"hosts": hosts, "resolv.conf": files.resolv_conf(host_resolv, bridge=mode != "host"),
+               "hostname": hostname + "\n"}
+        for name, text in etc.items():
+            (c.dir / name).write_text(text)
+        mounts = []
+        for bind in host.get("Binds") or []:
+            src, dst, ro = cc.parse_bind(bind)
+            if not os.path.exists(src):
+                os.makedirs(src, exist_ok=True)      # as Docker does for -v binds
+            mounts.append(Mount(dst, src, "bind", ro))
+        nano = host.get("NanoCpus") or 0
+        if not nano and host.get("CpuQuota") and host.get("CpuQuota") > 0:
+            nano = host["CpuQuota"] * 10**9 // (host.get("CpuPeriod") or 100_000)
+        size = host.get("ConsoleSize")
+        spec = ContainerSpec(
+            id=c.id, lower_dirs=self.engine.images.layer_dirs(image), upper_dir=str(c.dir / "upper"),
+            work_dir=str(c.dir / "work"), merged_dir=str(c.dir / "merged"), args=[c.path, *c.args],
+            env=list(cfg.get("Env") or []), cwd=cfg.get("WorkingDir") or "/", user=cfg.get("User") or "",
+            hostname=hostname, tty=c.tty, open_stdin=bool(cfg.get("OpenStdin")),
+            stdin_once=bool(cfg.get("StdinOnce")), readonly_rootfs=bool(host.get("ReadonlyRootfs")),
+            mounts=mounts, etc_files={n: str(c.dir / n) for n in etc}, network_mode=mode, net=net,
+            memory=host.get("Memory") or 0, memory_swap=host.get("MemorySwap") or 0, nano_cpus=nano,
+            pids_limit=max(host.get("PidsLimit") or 0, 0), stop_signal=cfg.get("StopSignal") or "SIGTERM",
+            cgroup_parent=CGROUP_PARENT, log_path=str(c.log_path),
+            console_size=tuple(size) if size and all(size) else None)
+        return spec, on_netns
+
+    # --- exits and restarts -----------------------------------------------------------------
+    async def _monitor(self, c: Container, shim) -> None:
+        """Wait for the supervisor's report of the exit, then record it."""
+        try:
+            sock = shim.connect({"op": "wait"}, None)
+            reader, writer = await asyncio.open_unix_connection(sock=sock)
+            await reader.readline()
+            writer.close()
+        except (OSError, ValueError):
+            pass
+        await self._on_exit(c, shim.exit_status())
+
+    async def _on_exit(self, c: Container, st) -> None:
+        c.shim, c.pid = None, 0
+        c.exit_code = st.exit_code if st else 255
+        c.finished_at = st.finished_at if st else cc.now_rfc3339()
+        c.oom_killed = st.oom_killed if st else False
+        self.engine.networks.release(c.id)
+        if c.state in (State.REMOVING, State.DEAD) or c.id not in self.by_id:
+            c.wake(c.exit_waiters)
+            return
+        if c.state is State.RUNNING and self._should_restart(c):
+            c.life.fire(Event.AUTO_RESTART)
+            c.save()
+            c.wake(c.exit_waiters)
+            c.restart_task = self._task(self._restart_later(c))
+            return
+        if c.state is not State.EXITED:
+            c.life.fire(Event.DIE)
+        c.save()
+        c.wake(c.exit_waiters)
+        if c.host_config.get("AutoRemove"):
+            await self._remove_quietly(c)
+
+    def _should_restart(self, c: Container, at_boot: bool = False) -> bool:
+        policy = c.host_config.get("RestartPolicy") or {}
+        name = policy.get("Name") or "no"
+        if c.manual_stop and (name != "always" or not at_boot):
+            return False
+        if name in ("always", "unless-stopped"):
+            return True
+        if name == "on-failure" and not at_boot:
+            limit = policy.get("MaximumRetryCount") or 0
+            return c.exit_code != 0 and (not limit or c.restart_count < limit)
+        return False
+
+    async def _restart_later(self, c: Container) -> None:
+        await asyncio.sleep(RESTART_DELAY)
+        if c.state is not State.RESTARTING or c.id not in self.by_id:
+            return
+        c.restart_count += 1
+        c.restart_task = None
+        try:
+            await self._start(c)
+        except Exception as e:  # noqa: BLE001 - the failure is recorded on the container
+            log.info("restart of %s failed: %s", c.id[:12], e)
+
+    async def _await_exit(self, c: Container, timeout: float | None) -> bool:
+        """True once the current process has exited (at most `timeout` seconds)."""
+        if c.shim is None:
+            return True
+        fut = asyncio.get_running_loop().create_future()
+        c.exit_waiters.append(fut)
+        try:
+            await asyncio.wait_for(asyncio.shield(fut), timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
+
+    # --- stop, kill, restart, pause --------------------------------------------------------
+    async def stop(self, ref: str, timeout: int | None = None, sig: str | None = None) -> None:
+        c = self.get(ref)
+        c.life.check(Event.STOP, ref)
+        await self._stop(c, timeout, sig)
+
+    async def _stop(self, c: Container, timeout: int | None, sig: str | None = None) -> None:
+        from ..runtime.spec import signal_number
+        c.manual_stop = True
+        if c.state is State.RESTARTING:
+            if c.restart_task:
+                c.restart_task.cancel()
+            c.life.fire(Event.STOP)
+            c.save()
+            c.wake(c.exit_waiters)
+            return
+        if timeout is None:
+            timeout = c.config.get("StopTimeout")
+            timeout = 10 if timeout is None else timeout
+        shim = c.shim
+        if shim is None:
+            return
+        try:
+            number = signal_number(sig or c.config.get("StopSignal") or "SIGTERM")
+        except ValueError as e:
+            raise InvalidParameter(str(e)) from None
+        if timeout != 0:
+            self._signal(shim, number)
+            if c.state is State.PAUSED:
+                shim.resume()
+            if await self._await_exit(c, None if timeout < 0 else timeout):
+                return
+        self._signal(shim, 9)
+        await self._await_exit(c, None)
+
+    @staticmethod
+    def _signal(shim, number: int) -> None:
+        try:
+            shim.signal(number)
+        except (ValueError, OSError):      # it is exiting already
+            pass
+
+    async def kill(self, ref: str, sig: str | None = None) -> None:
+        from ..runtime.spec import signal_number
+        c = self.get(ref)
+        try:
+            number = signal_number(sig or "SIGKILL")
+        except ValueError:
+            raise InvalidParameter(f"Invalid signal: {sig}") from None
+        c.life.check(Event.KILL, ref)
+        c.manual_stop = True
+        if c.state is State.RESTARTING:
+            await self._stop(c, 0)
+            return
+        if c.shim is not None:
+            self._signal(c.shim, number)
+            if number == 9:
+                await self._await_exit(c, 10)
+
+    async def restart(self, ref: str, timeout: int | None = None, sig: str | None = None) -> None:
+        c = self.get(ref)
+        c.life.check(Event.RESTART, ref)
+        if c.state in (State.RUNNING, State.PAUSED, State.RESTARTING):
+            await self._stop(c, timeout, sig)
+        if c.state is State.RUNNING:          # a restart policy got there first
+            return
+        await self._start(c)
+
+    def pause(self, ref: str) -> None:
+        c = self.get(ref)
+        c.life.check(Event.PAUSE, ref)
+        c.shim.pause()
+        c.life.fire(Event.PAUSE)
+        c.save()
+
+    def unpause(self, ref: str) -> None:
+        c = self.get(ref)
+        c.life.check(Event.UNPAUSE, ref)
+        c.shim.resume()
+        c.life.fire(Event.UNPAUSE)
+        c.save()
+
+    # --- remove, rename -------------------------------------------------------------------
+    async def remove(self, ref: str, force: bool = False) -> None:
+        c = self.get(ref)
+        c.life.check(Event.FORCE_REMOVE if force else Event.REMOVE, ref)
+        if c.state in (State.RUNNING, State.PAUSED, State.RESTARTING):
+            await self._stop(c, 0)
+        await self._remove(c, Event.FORCE_REMOVE if force else Event.REMOVE)
+
+    async def _remove_quietly(self, c: Container) -> None:
+        try:
+            if c.id in self.by_id and c.state not in (State.REMOVING, State.DEAD):
+                await self._remove(c, Event.FORCE_REMOVE)
+        except Exception as e:  # noqa: BLE001
+            log.warning("auto-removing %s: %s", c.id[:12], e)
+
+    async def _remove(self, c: Container, event: Event) -> None:
+        c.life.fire(event)
+        self.engine.networks.release(c.id)
+        try:
+            shutil.rmtree(self.exec_root / c.id, ignore_errors=True)
+            shutil.rmtree(c.dir)
+        except OSError as e:
+            c.life.fire(Event.REMOVE_FAILED)
+            c.error = f"unable to remove filesystem for {c.id}: {e.strerror}"
+            c.save()
+            raise EngineError(c.error) from None
+        self.by_id.pop(c.id, None)
+        if self.names.get(c.name) == c.id:
+            del self.names[c.name]
+        self._fail_pending(c)
+        c.wake(c.exit_waiters)
+        c.wake(c.remove_waiters)
+
+    async def prune(self, filters: str | None = None) -> dict:
+        """Remove every stopped container (matching `label` filters): docker container prune."""
+        f = cc.parse_filters(filters)
+        deleted, reclaimed = [], 0
+        for c in list(self.by_id.values()):
+            if c.state not in (State.CREATED, State.EXITED, State.DEAD):
+                continue
+            if not all(cc.label_matches(c.config.get("Labels") or {}, v) for v in f.get("label", [])):
+                continue
+            size = _du(c.dir / "upper")
+            await self._remove(c, Event.REMOVE)
+            deleted.append(c.id)
+            reclaimed += size
+        return {"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+
+    def rename(self, ref: str, new: str) -> None:
+        c = self.get(ref)
+        if not new:
+            raise InvalidParameter("Neither old nor new names may be empty")
+        name = cc.check_name(new)
+        if name == c.name:
+            raise InvalidParameter("Renaming a container with the same name as its current name")
+        if name in self.names:
+            raise Conflict("Error when allocating new name: " + _name_conflict(name, self.names[name]))
+        del self.names[c.name]
+        c.name = name
+        self.names[name] = c.id
+        c.save()
+
+    # --- wait, attach, resize ---------------------------------------------------------------
+    def waiter(self, ref: str, condition: str = "not-running") -> asyncio.Future:
+        """A future of the exit code for `condition`; raises NotFound before anything is sent."""
+        c = self.get(ref)
+        fut = asyncio.get_running_loop().create_future()
+        if condition in ("", "not-running"):
+            if c.state not in (State.RUNNING, State.PAUSED, State.RESTARTING):
+                fut.set_result(c.exit_code)
+            else:
+                c.exit_waiters.append(fut)
+        elif condition == "next-exit":
+            c.exit_waiters.append(fut)
+        elif condition == "removed":
+            c.remove_waiters.append(fut)
+        else:
+            raise InvalidParameter(f"invalid condition: {condition!r}")
+        return fut
+
+    def attach_prepare(self, ref: str, *, stdin: bool, stdout: bool, stderr: bool, logs: bool,
+                       stream: bool):
+        """Check an attach request before the connection is hijacked. Returns the
+        container, the log replay (bytes) and a future of the runtime's Attachment
+        (None when nothing will be streamed)."""
+        c = self.get(ref)
+        replay = b""
+        if logs:
+            replay = b"".join(logs_mod.render(e, tty=c.tty) for e in logs_mod.select(
+                self._entries(c), stdout=stdout, stderr=stderr))
+        if not stream:
+            return c, replay, None
+        opts = {"stdin": stdin and bool(c.config.get("OpenStdin")), "stdout": stdout, "stderr": stderr}
+        fut = asyncio.get_running_loop().create_future()
+        if c.shim is not None and c.state in (State.RUNNING, State.PAUSED):
+            try:
+                fut.set_result(c.shim.attach(**opts))
+            except (OSError, ValueError):
+                fut.set_result(None)
+        else:
+            c.pending_attaches.append((opts, fut))
+        return c, replay, fut
+
+    @staticmethod
+    def _connect_pending(c: Container, shim) -> None:
+        pending, c.pending_attaches = c.pending_attaches, []
+        for opts, fut in pending:
+            if fut.done():
+                continue
+            try:
+                fut.set_result(shim.attach(**opts))
+            except (OSError, ValueError):
+                fut.set_result(None)
+
+    @staticmethod
+    def _fail_pending(c: Container) -> None:
+        pending, c.pending_attaches = c.pending_attaches, []
+        for _, fut in pending:
+            if not fut.done():
+                fut.set_result(None)
+
+    def resize(self, ref: str, height: int, width: int) -> None:
+        c = self.get(ref)
+        if c.shim is None or c.state not in (State.RUNNING, State.PAUSED):
+            raise Conflict(f"Container {c.id} is not running")
+        try:
+            c.shim.resize(height, width)
+        except ValueError as e:
+            raise InvalidParameter(f"cannot resize: {e}") from None
+
+    # --- logs ------------------------------------------------------------------------------
+    def _entries(self, c: Container) -> list[logs_mod.Entry]:
+        try:
+            data = c.log_path.read_bytes()
+        except FileNotFoundError:
+            return []
+        return [e for e in map(logs_mod.parse_line, data.splitlines()) if e is not None]
+
+    def logs(self, ref: str, *, stdout: bool, stderr: bool, follow: bool, timestamps: bool,
+             tail: int | None, since: float, until: float):
+        """(tty, async iterator of the rendered log) — NotFound is raised here, not in the iterator."""
+        c = self.get(ref)
+        if not (stdout or stderr):
+            raise InvalidParameter("You must choose at least one stream")
+
+        async def gen():
+            try:
+                f = open(c.log_path, "rb")
+            except FileNotFoundError:
+                f = None
+            data = f.read() if f else b""
+            lines, rest = data.split(b"\n"), b""
+            rest = lines.pop()
+            entries = [e for e in map(logs_mod.parse_line, lines) if e]
+            for e in logs_mod.select(entries, stdout=stdout, stderr=stderr, tail=tail, since=since,
+                                     until=until):
+                yield logs_mod.render(e, tty=c.tty, timestamps=timestamps)
+            while follow and c.id in self.by_id and not until:
+                running = c.state in (State.RUNNING, State.PAUSED, State.RESTARTING)
+                if f is None and c.log_path.exists():
+                    f = open(c.log_path, "rb")
+                more = f.read() if f else b""
+                if more:
+                    lines = (rest + more).split(b"\n")
+                    rest = lines.pop()
+                    for e in logs_mod.select([e for e in map(logs_mod.parse_line, lines) if e],
+                                             stdout=stdout, stderr=stderr, since=since):
+                        yield logs_mod.render(e, tty=c.tty, timestamps=timestamps)
+                elif not running:
+                    break
+                else:
+                    await asyncio.sleep(0.1)
+            if f:
+                f.close()
+        return c.tty, gen()
+
+    # --- top -------------------------------------------------------------------------------
+    async def top(self, ref: str, ps_args: str = "-ef") -> dict:
+        c = self.get(ref)
+        if c.shim is None or c.state not in (State.RUNNING, State.PAUSED):
+            raise Conflict(f"Container {c.id} is not running")
+        pids = set(c.shim.pids())
+        proc = await asyncio.create_subprocess_exec(
+            "ps", *(ps_args.split() or ["-ef"]), stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE)
+        out, err = await proc.communicate()
+        if proc.returncode:
+            raise EngineError(f"ps: {err.decode(errors='replace').strip()}")
+        lines = out.decode(errors="replace").splitlines()
+        titles = lines[0].split()
+        if "PID" not in titles:
+            raise EngineError(f"Couldn't find PID field in ps output")
+        at = titles.index("PID")
+        rows = []
+        for line in lines[1:]:
+            fields = line.split(None, len(titles) - 1)
+            if len(fields) > at and fields[at].isdigit() and int(fields[at]) in pids:
+                rows.append(fields)
+        return {"Titles": titles, "Processes": rows}
+
+    # --- archive (docker cp) ---------------------------------------------------------------
+    async def archive(self, ref: str, path: str, head: bool = False):
+        """(stat, tar chunks or None for HEAD) of `path` in the container's file system."""
+        from . import copyout as archive
+        c = self.get(ref)
+        if not path:
+            raise InvalidParameter("path cannot be empty")
+        if c.shim is not None and c.pid and c.state in (State.RUNNING, State.PAUSED):
+            layers = [f"/proc/{c.pid}/root"]
+        else:
+            layers = [str(c.dir / "upper"), *self._lower_dirs(c)]
+        found = archive.path_stat(layers, path)
+        if found is None:
+            raise NotFound(f"Could not find the file {path} in container {ref}")
+        stat, paths = found
+        return stat, None if head else archive.tar_stream(paths, path)
+
+    # --- list and inspect --------------------------------------------------------------------
+    def _networks(self, c: Container) -> dict:
+        mode = c.host_config["NetworkMode"]
+        ep = self.engine.networks.endpoint(c.id) if mode == "bridge" else None
+        ep = ep or {}
+        net = {"IPAMConfig": None, "Links": None, "Aliases": None,
+               "MacAddress": ep.get("MacAddress", ""),
+               "NetworkID": self.engine.networks.ids.get(mode, ""), "EndpointID": ep.get("EndpointID", ""),
+               "Gateway": ep.get("Gateway", ""), "IPAddress": ep.get("IPAddress", ""),
+               "IPPrefixLen": ep.get("IPPrefixLen", 0), "IPv6Gateway": "", "GlobalIPv6Address": "",
+               "GlobalIPv6PrefixLen": 0, "DriverOpts": None, "DNSNames": None}
+        return {mode: net}
+
+    def summary(self, c: Container, size: bool = False) -> dict:
+        image = c.config.get("Image", "")
+        out = {"Id": c.id, "Names": [c.name], "Image": image, "ImageID": c.image_id,
+               "Command": " ".join([c.path, *c.args]), "Created": int(cc.parse_time(c.created)),
+               "Ports": [], "Labels": c.config.get("Labels") or {}, "State": c.state.value,
+               "Status": cc.status_text(c.state.value, c.exit_code, c.started_at, c.finished_at,
+                                        time.time()),
+               "HostConfig": {"NetworkMode": c.host_config["NetworkMode"]},
+               "NetworkSettings": {"Networks": self._networks(c)}, "Mounts": self._mounts(c)}
+        if size:
+            out["SizeRw"] = _du(c.dir / "upper")
+            out["SizeRootFs"] = out["SizeRw"] + self._image_size(c)
+        return out
+
+    def _image_size(self, c: Container) -> int:
+        try:
+            return self.engine.images.size(self.engine.images.get(c.image_id))
+        except NotFound:
+            return 0
+
+    def _mounts(self, c: Container) -> list[dict]:
+        out = []
+        for bind in c.host_config.get("Binds") or []:
+            src, dst, ro = cc.parse_bind(bind)
+            out.append({"Type": "bind", "Source": src, "Destination": dst, "Mode": "ro" if ro else "",
+                        "RW": not ro, "Propagation": "rprivate"})
+        return out
+
+    def list(self, include_stopped: bool = False, limit: int | None = None, size: bool = False,
+             filters: str | None = None) -> list[dict]:
+        f = cc.parse_filters(filters)
+        cs = sorted(self.by_id.values(), key=lambda c: c.created, reverse=True)
+        if not include_stopped and not (limit and limit > 0) and "status" not in f and "exited" not in f:
+            cs = [c for c in cs if c.state in (State.RUNNING, State.PAUSED, State.RESTARTING)]
+        ancestors = set()
+        for a in f.get("ancestor", []):
+            try:
+                ancestors.add(self.engine.images.resolve(a).id)
+            except (NotFound, InvalidParameter, ValueError):
+                pass
+        before = [self.get(r) for r in f.get("before", [])]
+        since = [self.get(r) for r in f.get("since", [])]
+        out = []
+        for c in cs:
+            if "name" in f and not any(_name_match(v, c.name) for v in f["name"]):
+                continue
+            if "id" in f and not any(c.id.startswith(v) for v in f["id"]):
+                continue
+            if "label" in f and not all(cc.label_matches(c.config.get("Labels") or {}, v)
+                                        for v in f["label"]):
+                continue
+            if "status" in f and c.state.value not in f["status"]:
+                continue
+            if "exited" in f and not (c.state is State.EXITED and str(c.exit_code) in f["exited"]):
+                continue
+            if "ancestor" in f and c.image_id not in ancestors:
+                continue
+            if "network" in f and not any(n in (c.host_config["NetworkMode"],
+                                               self.engine.networks.ids.get(c.host_config["NetworkMode"]))
+                                          for n in f["network"]):
+                continue
+            if any(c.created >= b.created for b in before) or any(c.created <= x.created for x in since):
+                continue
+            if any(k in f for k in ("volume", "publish", "expose")):      # none of these exist yet
+                continue
+            if not all(v in ok for k, ok in (("health", ("none",)), ("is-task", ("false", "0")),
+                                             ("isolation", ("default", ""))) for v in f.get(k, [])):
+                continue
+            out.append(self.summary(c, size))
+            if limit and limit > 0 and len(out) >= limit:
+                break
+        return out
+
+    def inspect(self, ref: str, size: bool = False) -> dict:
+        c = self.get(ref)
+        nets = self._networks(c)
+        net = next(iter(nets.values()))
+        out = {
+            "Id": c.id, "Created": c.created, "Path": c.path, "Args": c.args,
+            "State": {**inspect_flags(c.state), "OOMKilled": c.oom_killed, "Pid": c.pid,
+                      "ExitCode": c.exit_code, "Error": c.error, "StartedAt": c.started_at,
+                      "FinishedAt": c.finished_at},
+            "Image": c.image_id, "ResolvConfPath": str(c.dir / "resolv.conf"),
+            "HostnamePath": str(c.dir / "hostname"), "HostsPath": str(c.dir / "hosts"),
+            "LogPath": str(c.log_path), "Name": c.name, "RestartCount": c.restart_count,
+            "Driver": "overlay2", "Platform": "linux", "MountLabel": "", "ProcessLabel": "",
+            "AppArmorProfile": "", "ExecIDs": None, "HostConfig": c.host_config,
+            "GraphDriver": {"Name": "overlay2", "Data": {
+                "LowerDir": ":".join(self._lower_dirs(c)), "UpperDir": str(c.dir / "upper"),
+                "WorkDir": str(c.dir / "work"), "MergedDir": str(c.dir / "merged")}},
+            "Mounts": self._mounts(c), "Config": c.config,
+            "NetworkSettings": {"Bridge": "", "SandboxID": "", "SandboxKey": "", "HairpinMode": False,
+                                "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0, "Ports": {},
+                                "EndpointID": net["EndpointID"], "Gateway": net["Gateway"],
+                                "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+                                "IPAddress": net["IPAddress"], "IPPrefixLen": net["IPPrefixLen"],
+                                "IPv6Gateway": "", "MacAddress": net["MacAddress"], "Networks": nets},
+        }
+        if size:
+            out["SizeRw"] = _du(c.dir / "upper")
+            out["SizeRootFs"] = out["SizeRw"] + self._image_size(c)
+        return out
+
+    def _lower_dirs(self, c: Container) -> list[str]:
+        try:
+            return self.engine.images.layer_dirs(self.engine.images.get(c.image_id))
+        except NotFound:
+            return []
+
+    def network_containers(self, network: str) -> dict:
+        """The `Containers` section of a network's inspect."""
+        out = {}
+        for c in self.by_id.values():
+            ep = self.engine.networks.endpoint(c.id) if network == "bridge" else None
+            if ep and c.host_config["NetworkMode"] == network:
+                out[c.id] = {"Name": c.name.lstrip("/"), "EndpointID": ep["EndpointID"],
+                             "MacAddress": ep["MacAddress"],
+                             "IPv4Address": f"{ep['IPAddress']}/{ep['IPPrefixLen']}", "IPv6Address": ""}
+        return out
+
+
+def _name_conflict(name: str, cid: str) -> str:
+    return (f'Conflict. The container name "{name}" is already in use by container "{cid}". '
+            "You have to remove (or rename) that container to be able to reuse that name.")
+
+
+def _name_match(pattern: str, name: str) -> bool:
+    import re
+    try:
+        return re.search(pattern, name) is not None
+    except re.error:
+        return pattern in name
+
+
+def _du(path: Path) -> int:
+    total = 0
+    for root, dirs, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(root, f)).st_size
+            except OSError:
+                pass
+    return total
