@@ -31,6 +31,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data-root", default="/var/lib/refimpl", help="persistent state")
     p.add_argument("--exec-root", default="/run/refimpl", help="runtime state: sockets, supervisors")
     p.add_argument("--pidfile", default="", help="write the daemon's PID here")
+    p.add_argument("--default-registry", default="",
+                   help="serve docker.io names (busybox, docker.io/library/busybox) from this "
+                        "registry host[:port] instead of Docker Hub")
     p.add_argument("--bridge", default="refimpl0", help="the Linux bridge of the default bridge network")
     p.add_argument("--bip", default=None, help="the bridge's address and subnet (CIDR); default: a free pool")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
@@ -39,6 +42,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 async def serve(args: argparse.Namespace) -> int:
     from .engine.engine import Engine
+    from .image import reference
+    if args.default_registry:
+        reference.REGISTRY_ENDPOINTS[reference.DEFAULT_DOMAIN] = args.default_registry
     engine = Engine(args.data_root, args.exec_root)
     _wire(engine, args)
     server = Server(App(engine), error_hook=error_hook)

@@ -39,7 +39,9 @@ def pull(cli: Client, name: str, out, all_tags: bool = False, quiet: bool = Fals
         if out is sys.stdout and not quiet:
             out.write(f"Using default tag: {reference.DEFAULT_TAG}\n")
     tag = str(ref.digest) if ref.digest else (ref.tag or "")
-    resp = cli.open("POST", "/images/create", {"fromImage": ref.familiar_name, "tag": tag or None})
+    from .registry import auth_header
+    resp = cli.open("POST", "/images/create", {"fromImage": ref.familiar_name, "tag": tag or None},
+                    headers=auth_header(name))
     messages = json_stream(resp)
     if quiet:
         messages = (m for m in messages if "error" not in m or progress.fail(m))

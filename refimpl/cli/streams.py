@@ -101,7 +101,9 @@ def raw_terminal(fd: int):
         return
     saved = termios.tcgetattr(fd)
     try:
-        _tty.setraw(fd)
+        # TCSANOW, not tty.setraw's default TCSAFLUSH: what the user typed before
+        # the container was attached is input for it, not to be thrown away.
+        _tty.setraw(fd, termios.TCSANOW)
         yield
     finally:
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)

@@ -124,8 +124,9 @@ def tree(root: Path) -> set[str]:
 
 # ---------------------------------------------------------------------- refimpld + docker CLI
 class Daemon:
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, extra: list[str] | None = None):
         self.dir = workdir
+        self.extra = list(extra or [])
         self.sock = workdir / "refimpl.sock"
         self.data, self.exec_root = workdir / "data", workdir / "exec"
         self.proc: subprocess.Popen | None = None
@@ -135,7 +136,7 @@ class Daemon:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "refimpl.daemon", "-H", f"unix://{self.sock}", "--data-root",
-             str(self.data), "--exec-root", str(self.exec_root), "--log-level", "warning"],
+             str(self.data), "--exec-root", str(self.exec_root), "--log-level", "warning", *self.extra],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(self.dir / "daemon.log", "ab"))
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:

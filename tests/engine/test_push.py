@@ -128,3 +128,21 @@ def test_login_then_push_and_pull_logout_then_refused(env, mode, tmp_path):
         assert "Traceback" not in out(r)
     finally:
         server.stop()
+
+
+def test_default_registry_setting_serves_familiar_names(tmp_path):
+    """`--default-registry HOST`: `busybox` means docker.io/library/busybox, fetched from HOST."""
+    d = workdir("defreg")
+    server, host = start_registry(d / "registry")
+    app = make_image([BASE, TOP])
+    push_image(host, "library/busybox", "latest", app)
+    daemon = Daemon(d, ["--default-registry", host]).start()
+    try:
+        r = daemon.docker("pull", "busybox")
+        assert r.returncode == 0, out(r)
+        r = daemon.docker("image", "inspect", "--format", "{{.Id}} {{json .RepoTags}}", "docker.io/library/busybox")
+        assert out(r).split() == [app.id, '["busybox:latest"]']
+    finally:
+        daemon.stop()
+        server.stop()
+        shutil.rmtree(d, ignore_errors=True)
