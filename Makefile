@@ -2,7 +2,7 @@
 #           make services / make services-down · make check-steps · make unit · make bench
 PY      ?= .venv/bin/python
 TARGET  ?= docker
-TARGETS ?= docker podman
+TARGETS ?= docker podman refimpl refimpl-dockercli
 RESULTS ?= reports/results
 BUILD   ?= build
 
@@ -12,10 +12,14 @@ bootstrap:
 	scripts/bootstrap
 
 # What CI runs: the step check, the unit and property tests, then the whole
-# suite against real Docker; the results become a report under build/.
+# suite against real Docker (and the registry features against refimpl-registry),
+# then against refimpld through the docker CLI and through our own CLI; the
+# results become a report under build/.
 test: check-steps unit
 	$(PY) -m pytest conformance --target docker --results $(BUILD)/results/docker.jsonl
 	$(MAKE) registry-pairing TARGET=docker RESULTS=$(BUILD)/results
+	$(PY) -m pytest conformance --target refimpl-dockercli --results $(BUILD)/results/refimpl-dockercli.jsonl
+	$(PY) -m pytest conformance --target refimpl --results $(BUILD)/results/refimpl.jsonl
 	$(PY) -m conformance report --results $(BUILD)/results --out $(BUILD)/report
 
 unit:

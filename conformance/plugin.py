@@ -214,6 +214,9 @@ class Session:
             _remove_suite_images(self.target, self.images)
         if self.services is not None and self.started_here and not os.environ.get("DOCKSPEC_KEEP_SERVICES"):
             self.services.stop()
+            if self.target is not None and self.target.service == "refimpl":
+                from . import refimpl_service
+                refimpl_service.cleanup()
 
 
 def _remove_suite_images(target: Target, imgs: dict) -> None:

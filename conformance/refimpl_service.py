@@ -35,3 +35,18 @@ def ensure(svc: services.Services, target) -> str:
     svc.save()
     services.wait_until(lambda: services.answers(endpoint), "refimpld", 30, proc, log)
     return endpoint
+
+
+def cleanup() -> None:
+    """After the run's refimpld stopped: remove the bridges (and their iptables chains)
+    that it and the second daemon made. refimpld leaves its bridge in place on exit,
+    as dockerd leaves docker0, so that running containers keep their network."""
+    try:
+        from refimpl.network.bridge import delete_bridge
+    except ImportError:
+        return
+    for name in (BRIDGE, "dsref1"):
+        try:
+            delete_bridge(name)
+        except Exception:  # noqa: BLE001 - best effort: absent parts are fine
+            pass

@@ -126,7 +126,9 @@ def tree(root: Path) -> set[str]:
 class Daemon:
     def __init__(self, workdir: Path, extra: list[str] | None = None):
         self.dir = workdir
-        self.extra = list(extra or [])
+        # A bridge of the test's own (refimpld's default, refimpl0, belongs to a real daemon).
+        self.bridge = f"dsim{os.urandom(3).hex()}"
+        self.extra = ["--bridge", self.bridge, *(extra or [])]
         self.sock = workdir / "refimpl.sock"
         self.data, self.exec_root = workdir / "data", workdir / "exec"
         self.proc: subprocess.Popen | None = None
@@ -157,6 +159,11 @@ class Daemon:
             except subprocess.TimeoutExpired:
                 os.kill(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(5)
+        try:
+            from refimpl.network.bridge import delete_bridge
+            delete_bridge(self.bridge)
+        except Exception:  # noqa: BLE001 - nothing to remove when no container ever started
+            pass
 
     def docker(self, *args: str, input: bytes | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
         env = {**os.environ, "DOCKER_CONFIG": str(self.dir / "docker-config")}
