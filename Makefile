@@ -19,6 +19,7 @@ test: check-steps unit
 	$(PY) -m pytest conformance --target docker --results $(BUILD)/results/docker.jsonl
 	$(MAKE) registry-pairing TARGET=docker RESULTS=$(BUILD)/results
 	$(PY) -m pytest conformance --target refimpl-dockercli --results $(BUILD)/results/refimpl-dockercli.jsonl
+	$(MAKE) registry-pairing TARGET=refimpl-dockercli RESULTS=$(BUILD)/results
 	$(PY) -m pytest conformance --target refimpl --results $(BUILD)/results/refimpl.jsonl
 	$(PY) -m conformance report --results $(BUILD)/results --out $(BUILD)/report
 

@@ -14,7 +14,13 @@ from pathlib import Path
 
 from . import services
 
-BRIDGE = "dsref0"
+def bridge_names() -> tuple[str, str]:
+    """The bridges of this run's refimpld and of its second daemon: named after the
+    state directory, so that suites running side by side never share (or delete)
+    each other's bridge."""
+    import hashlib
+    tag = hashlib.sha256(str(services.STATE_DIR).encode()).hexdigest()[:6]
+    return f"dsr{tag}", f"dss{tag}"
 
 
 def ensure(svc: services.Services, target) -> str:
@@ -29,7 +35,7 @@ def ensure(svc: services.Services, target) -> str:
     log = work / "refimpld.log"
     argv = [sys.executable, "-m", "refimpl.daemon", "-H", endpoint,
             "--data-root", str(work / "data"), "--exec-root", str(work / "exec"),
-            "--bridge", BRIDGE]
+            "--bridge", bridge_names()[0]]
     proc = services._spawn("refimpld", argv, log)
     svc.started.append(services.Started("refimpld", proc.pid, str(work)))
     svc.save()
@@ -45,7 +51,7 @@ def cleanup() -> None:
         from refimpl.network.bridge import delete_bridge
     except ImportError:
         return
-    for name in (BRIDGE, "dsref1"):
+    for name in bridge_names():
         try:
             delete_bridge(name)
         except Exception:  # noqa: BLE001 - best effort: absent parts are fine

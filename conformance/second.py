@@ -21,7 +21,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import services
+from . import refimpl_service, services
 
 _RUNNING: dict[str, "SecondDaemon"] = {}
 
@@ -76,7 +76,8 @@ def second_daemon_for(world) -> SecondDaemon:
     else:
         unix = f"unix://{work}/refimpl.sock"
         argv = [sys.executable, "-m", "refimpl.daemon", "--data-root", str(work / "data"),
-                "--exec-root", str(work / "exec"), "-H", unix, "-H", tcp, "--bridge", "dsref1"]
+                "--exec-root", str(work / "exec"), "-H", unix, "-H", tcp,
+                "--bridge", refimpl_service.bridge_names()[1]]
         d = SecondDaemon(kind, work, tcp, unix, [*target.cli[:-2], "-H", unix] if "-H" in target.cli
                          else target.cli)
         env = None
