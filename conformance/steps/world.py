@@ -60,6 +60,7 @@ class World:
         self.octet = random.Random(self.token).randint(1, 250)
         self.second = None  # a second daemon (client-server scenarios)
         self.build_ids: list[str] = []
+        self.build_containers: list[str] = []
         self.before_containers = self._container_ids()
 
     # ------------------------------------------------------------ placeholders
@@ -123,9 +124,12 @@ class World:
         self.result = self.target.run(args, input=input, cli=cli, env=env)
         if args and args[0] == "build":
             # Intermediate images a build leaves behind (the classic builder's cache).
-            for image_id in re.findall(r"(?:--->|-->) ([0-9a-f]{12,64})\b", self.result.out + self.result.err):
+            text = self.result.out + self.result.err
+            for image_id in re.findall(r"(?:--->|-->) ([0-9a-f]{12,64})\b", text):
                 if image_id not in self.build_ids:
                     self.build_ids.append(image_id)
+            # The classic builder's step containers ("Running in <id>"): a failed step leaves one.
+            self.build_containers.extend(re.findall(r"Running in ([0-9a-f]{12,64})\b", text))
         return self.result
 
     def open_terminal(self, text: str) -> Terminal:
@@ -146,18 +150,17 @@ class World:
             t.close()
         t = self.target
         containers = [v for k, v in self.names.items() if self.kinds[k] == "container"]
-        # Containers made during this scenario from the suite's own images.
         repos = {i["repo"] for i in self.session.images.values()}
-        ids = {i.get("id") for i in self.session.images.values()} - {None}
+        # Containers made during this scenario from the suite's own images (named by
+        # reference: the registry's port makes the reference this run's own; image IDs
+        # are not used, since the offline images have the same ID in every run).
         for cid in self._container_ids() - self.before_containers:
-            r = t.run(["inspect", "--format", "{{.Config.Image}} {{.Image}}", cid])
-            if r.rc != 0 or not r.out.split():
-                continue
-            image, image_id = (r.out.split() + [""])[:2]
-            if (image.rsplit(":", 1)[0] in repos or image.split("@")[0] in repos or self.token in image
-                    or image_id in ids or image in ids
-                    or any(image_id.removeprefix("sha256:").startswith(b) for b in self.build_ids)):
-                containers.append(cid)   # e.g. the container a failed build step leaves
+            r = t.run(["inspect", "--format", "{{.Config.Image}}", cid])
+            image = r.out.strip()
+            if r.rc == 0 and (image.rsplit(":", 1)[0] in repos or image.split("@")[0] in repos
+                              or self.token in image):
+                containers.append(cid)
+        containers += self.build_containers
         if containers:
             t.run(["rm", "-f", "-v", *containers], timeout=120)
         # Every image name this world made up contains its token.
