@@ -218,7 +218,10 @@ class ImageService:
         """An image by reference (`busybox`, `repo:tag`, `repo@sha256:…`), full ID or ID prefix."""
         try:
             parsed = ref_mod.parse_any(name)
-        except ref_mod.ReferenceError:
+        except ref_mod.ReferenceError as e:
+            prefix = name.removeprefix("sha256:")
+            if not prefix or any(c not in "0123456789abcdef" for c in prefix):
+                raise InvalidParameter(str(e)) from None   # as dockerd: 400, not "no such image"
             parsed = None
         with self._lock:
             if isinstance(parsed, ref_mod.Reference):

@@ -315,3 +315,12 @@ def test_load_an_oci_layout(tmp_path):
     store = ImageService(tmp_path / "image")
     assert archive.load(store, io.BytesIO(_tar(members))) == ["Loaded image: example.org/oci/app:1"]
     assert store.resolve("example.org/oci/app:1").id == img.id
+
+
+def test_invalid_reference_is_a_400_everywhere(env):
+    daemon = env[0]
+    for method, path, body in [("POST", "/v1.44/containers/create", b'{"Image": "Not//Valid"}'),
+                               ("GET", "/v1.44/images/Not__Valid::x/json", None)]:
+        status, data, headers = daemon.api(method, path, body, {"Content-Type": "application/json"})
+        assert status == 400, (path, status, data)
+        assert json.loads(data)["message"].startswith("invalid reference format")
