@@ -80,7 +80,7 @@ def register(router, engine) -> None:
 
     @router.route("DELETE", r"/containers/(?P<id>[^/]+)")
     async def remove(req):
-        await svc().remove(req.params["id"], query_bool(req, "force"))
+        await svc().remove(req.params["id"], query_bool(req, "force"), query_bool(req, "v"))
         return Response(204)
 
     @router.route("POST", ID + "/rename")

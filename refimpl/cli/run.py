@@ -52,6 +52,13 @@ def container_config(a) -> dict:
             host["Binds"].append(v)
         else:
             volumes[v] = {}
+    for m in a.mount or []:
+        host.setdefault("Mounts", []).append(_flag(units.parse_mount)(m))
+    if a.volumes_from:
+        host["VolumesFrom"] = a.volumes_from
+    for t in a.tmpfs or []:
+        path, _, opts = t.partition(":")
+        host.setdefault("Tmpfs", {})[path] = opts
     for p in a.publish or []:
         port, ip, hport = _flag(units.parse_publish)(p)
         exposed[port] = {}
@@ -219,6 +226,9 @@ def _container_flags(p) -> None:
     add("--name")
     add("-e", "--env", action="append")
     add("-v", "--volume", action="append")
+    add("--mount", action="append")
+    add("--volumes-from", action="append")
+    add("--tmpfs", action="append")
     add("-w", "--workdir")
     add("-u", "--user")
     add("--network", "--net")

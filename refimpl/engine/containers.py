@@ -38,6 +38,7 @@ from pathlib import Path
 from . import container_config as cc
 from . import logs as logs_mod
 from . import persist
+from . import volumes as vol
 from .errors import Conflict, EngineError, InvalidParameter, NotFound
 from .state import Event, Lifecycle, State, StateError, inspect_flags
 
@@ -57,9 +58,12 @@ class StartFailed(EngineError):
 def attach(engine, bridge: str = "refimpl0", bip: str | None = None) -> "ContainerService":
     """Wire containers and networks into the engine (called once by refimpld)."""
     from .networks import NetworkService
+    from .volumes import VolumeService
     engine.networks = NetworkService(engine.data_root, bridge, bip)
     engine.networks.setup()
+    engine.volumes = VolumeService(engine.data_root)
     engine.containers = ContainerService(engine)
+    engine.volumes.users = engine.containers.volume_users
     return engine.containers
 
 
@@ -68,7 +72,7 @@ class Container:
 
     PERSISTED = ("id", "name", "created", "path", "args", "config", "host_config", "image_id",
                  "state", "pid", "exit_code", "error", "started_at", "finished_at", "oom_killed",
-                 "restart_count", "manual_stop", "has_started")
+                 "restart_count", "manual_stop", "has_started", "mounts")
 
     def __init__(self, root: Path, **rec):
         self.id: str = rec["id"]
@@ -89,6 +93,7 @@ class Container:
         self.restart_count: int = rec.get("restart_count", 0)
         self.manual_stop: bool = rec.get("manual_stop", False)
         self.has_started: bool = rec.get("has_started", False)
+        self.mounts: list[dict] = rec.get("mounts") or []     # mount points (engine/volumes.py)
         self.dir = root / self.id
         self.shim = None                                   # refimpl.runtime.Shim while it runs
         self.exit_waiters: list[asyncio.Future] = []       # woken at the next exit
@@ -225,6 +230,10 @@ class ContainerService:
     def image_users(self, image_id: str) -> list[str]:
         return [c.id for c in self.by_id.values() if c.image_id == image_id]
 
+    def volume_users(self, name: str) -> list[str]:
+        return [c.id for c in self.by_id.values()
+                if any(m.get("Name") == name for m in c.mounts if m["Type"] == "volume")]
+
     # --- create -------------------------------------------------------------------------
     def create(self, raw_body: bytes, name: str | None = None) -> dict:
         body = cc.parse_body(raw_body)
@@ -243,18 +252,28 @@ class ContainerService:
                 name = "/" + cc.random_name() + str(secrets.randbelow(100))
         if name in self.names:
             raise Conflict(_name_conflict(name, self.names[name]))
+        img = image.config.get("config") or image.config.get("Config") or {}
+        if img.get("Volumes"):
+            config["Volumes"] = {**img["Volumes"], **(config.get("Volumes") or {})}
+        volumes_from = []
+        for spec in host.get("VolumesFrom") or []:
+            ref, mode = vol.parse_volumes_from(spec)
+            volumes_from.append((self.get(ref).mounts, mode))
+        mounts = self.engine.volumes.plan_mounts(host, config.get("Volumes"), volumes_from)
         cid = secrets.token_hex(32)
         if not config.get("Hostname"):
             config["Hostname"] = socket.gethostname() if host["NetworkMode"] == "host" else cid[:12]
         argv = (config.get("Entrypoint") or []) + (config.get("Cmd") or [])
         c = Container(self.root, id=cid, name=name, created=cc.now_rfc3339(), path=argv[0],
-                      args=argv[1:], config=config, host_config=host, image_id=image.id)
+                      args=argv[1:], config=config, host_config=host, image_id=image.id,
+                      mounts=mounts)
         try:
             for sub in ("upper", "work", "merged"):
                 (c.dir / sub).mkdir(parents=True, exist_ok=True)
             c.save()
         except BaseException:
             shutil.rmtree(c.dir, ignore_errors=True)
+            self._remove_anonymous(c)
             raise
         self.by_id[cid] = c
         self.names[name] = cid
@@ -334,11 +353,19 @@ class ContainerService:
         for name, text in etc.items():
             (c.dir / name).write_text(text)
         mounts = []
-        for bind in host.get("Binds") or []:
-            src, dst, ro = cc.parse_bind(bind)
-            if not os.path.exists(src):
-                os.makedirs(src, exist_ok=True)      # as Docker does for -v binds
-            mounts.append(Mount(dst, src, "bind", ro))
+        layers = [str(c.dir / "upper"), *self.engine.images.layer_dirs(image)]
+        for m in c.mounts:
+            if m["Type"] == "tmpfs":
+                mounts.append(Mount(m["Destination"], "", "tmpfs", not m["RW"], m.get("Options") or ""))
+                continue
+            if m["Type"] == "volume":
+                if not self.engine.volumes.exists(m["Name"]):
+                    self.engine.volumes.create(m["Name"])     # removed behind our back: recreated
+                if m.get("CopyUp"):
+                    self.engine.volumes.copy_up(m["Name"], layers, m["Destination"])
+            elif not os.path.exists(m["Source"]):
+                os.makedirs(m["Source"], exist_ok=True)      # as Docker does for -v binds
+            mounts.append(Mount(m["Destination"], m["Source"], "bind", not m["RW"]))
         nano = host.get("NanoCpus") or 0
         if not nano and host.get("CpuQuota") and host.get("CpuQuota") > 0:
             nano = host["CpuQuota"] * 10**9 // (host.get("CpuPeriod") or 100_000)
@@ -508,21 +535,21 @@ class ContainerService:
         c.save()
 
     # --- remove, rename -------------------------------------------------------------------
-    async def remove(self, ref: str, force: bool = False) -> None:
+    async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
         c = self.get(ref)
         c.life.check(Event.FORCE_REMOVE if force else Event.REMOVE, ref)
         if c.state in (State.RUNNING, State.PAUSED, State.RESTARTING):
             await self._stop(c, 0)
-        await self._remove(c, Event.FORCE_REMOVE if force else Event.REMOVE)
+        await self._remove(c, Event.FORCE_REMOVE if force else Event.REMOVE, volumes)
 
     async def _remove_quietly(self, c: Container) -> None:
         try:
             if c.id in self.by_id and c.state not in (State.REMOVING, State.DEAD):
-                await self._remove(c, Event.FORCE_REMOVE)
+                await self._remove(c, Event.FORCE_REMOVE, volumes=True)
         except Exception as e:  # noqa: BLE001
             log.warning("auto-removing %s: %s", c.id[:12], e)
 
-    async def _remove(self, c: Container, event: Event) -> None:
+    async def _remove(self, c: Container, event: Event, volumes: bool = False) -> None:
         c.life.fire(event)
         self.engine.networks.release(c.id)
         try:
@@ -536,6 +563,8 @@ class ContainerService:
         self.by_id.pop(c.id, None)
         if self.names.get(c.name) == c.id:
             del self.names[c.name]
+        if volumes:
+            self._remove_anonymous(c)
         self._fail_pending(c)
         c.wake(c.exit_waiters)
         c.wake(c.remove_waiters)
@@ -757,13 +786,21 @@ class ContainerService:
         except NotFound:
             return 0
 
-    def _mounts(self, c: Container) -> list[dict]:
-        out = []
-        for bind in c.host_config.get("Binds") or []:
-            src, dst, ro = cc.parse_bind(bind)
-            out.append({"Type": "bind", "Source": src, "Destination": dst, "Mode": "ro" if ro else "",
-                        "RW": not ro, "Propagation": "rprivate"})
-        return out
+    @staticmethod
+    def _mounts(c: Container) -> list[dict]:
+        return [{k: v for k, v in m.items() if k not in ("CopyUp", "Options")} for m in c.mounts]
+
+    def _remove_anonymous(self, c: Container) -> None:
+        """`rm -v`, `--rm`: the container's anonymous volumes that no other container uses."""
+        for m in c.mounts:
+            if m["Type"] != "volume" or not self.engine.volumes.exists(m["Name"]):
+                continue
+            if vol.ANON_LABEL not in (self.engine.volumes.inspect(m["Name"])["Labels"] or {}):
+                continue
+            try:
+                self.engine.volumes.remove(m["Name"])
+            except Conflict:
+                pass
 
     def list(self, include_stopped: bool = False, limit: int | None = None, size: bool = False,
              filters: str | None = None) -> list[dict]:
