@@ -146,8 +146,8 @@ def merge(body: dict, image_config: dict) -> tuple[dict, dict]:
     host = {k: v for k, v in (body.get("HostConfig") or {}).items() if v is not None}
     mode = host.get("NetworkMode") or "default"
     host["NetworkMode"] = "bridge" if mode == "default" else mode
-    if host["NetworkMode"] not in ("bridge", "host", "none"):
-        raise InvalidParameter(f"network {host['NetworkMode']} not found")
+    if host["NetworkMode"].startswith("container:"):
+        raise InvalidParameter("joining another container's network namespace is not supported")
     policy = dict(host.get("RestartPolicy") or {})
     policy["Name"] = policy.get("Name") or "no"
     policy["MaximumRetryCount"] = policy.get("MaximumRetryCount") or 0

@@ -39,7 +39,7 @@ from . import container_config as cc
 from . import logs as logs_mod
 from . import persist
 from . import volumes as vol
-from .errors import Conflict, EngineError, InvalidParameter, NotFound
+from .errors import Conflict, EngineError, Forbidden, InvalidParameter, NotFound
 from .state import Event, Lifecycle, State, StateError, inspect_flags
 
 log = logging.getLogger("refimpl.engine.containers")
@@ -161,8 +161,7 @@ class ContainerService:
         """After a daemon restart: re-adopt a live supervisor, or record the exit it left."""
         from ..runtime import Shim
         if c.state not in (State.RUNNING, State.PAUSED, State.RESTARTING):
-            if self.engine.networks.endpoint(c.id):
-                self.engine.networks.release(c.id)
+            self.engine.networks.release(c.id)
             if loop and c.state is State.EXITED and c.has_started and self._should_restart(c, True):
                 self._task(self._boot_start(c), loop)     # "always" comes back with the daemon
             return
@@ -244,6 +243,9 @@ class ContainerService:
             raise InvalidParameter("No image specified")
         image = self.engine.images.resolve(image_ref)
         config, host = cc.merge(body, image.config)
+        if host["NetworkMode"] not in ("bridge", "host", "none"):
+            host["NetworkMode"] = self.engine.networks.resolve(host["NetworkMode"])
+        endpoints = (body.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}
         if host["NetworkMode"] == "bridge" and self.engine.networks.error:
             raise EngineError(self.engine.networks.error)
         if name is None:
@@ -270,10 +272,15 @@ class ContainerService:
         try:
             for sub in ("upper", "work", "merged"):
                 (c.dir / sub).mkdir(parents=True, exist_ok=True)
+            if self.engine.networks.user_net(host["NetworkMode"]):
+                mode = host["NetworkMode"]
+                self.engine.networks.attach_config(cid, mode, endpoints.get(mode) or next(
+                    (v for k, v in endpoints.items() if self.engine.networks.resolve(k) == mode), None))
             c.save()
         except BaseException:
             shutil.rmtree(c.dir, ignore_errors=True)
             self._remove_anonymous(c)
+            self.engine.networks.forget(cid)
             raise
         self.by_id[cid] = c
         self.names[name] = cid
@@ -330,12 +337,27 @@ class ContainerService:
         image = self.engine.images.get(c.image_id)
         host, cfg = c.host_config, c.config
         mode = host["NetworkMode"]
-        net, on_netns, ip = None, None, None
+        nets = self.engine.networks
+        net, on_netns, ip, dns = None, None, None, []
         if mode == "bridge":
-            ep = self.engine.networks.allocate(c.id)
+            ep = nets.allocate(c.id)
+        elif mode not in ("host", "none"):
+            ep = nets.allocate_user(c.id, mode, self._dns_names(c), 0)
+            dns = [ep["DNSServer"]]
+        if mode not in ("host", "none"):
             ip = ep["IPAddress"]
             net = NetConfig("eth0", f"{ip}/{ep['IPPrefixLen']}", ep["Gateway"], ep["MacAddress"])
-            on_netns = lambda pid: self.engine.networks.plug(c.id, pid)  # noqa: E731
+            extra = [n for n in nets.networks_of(c.id, mode) if n != mode]
+            for i, name in enumerate(extra, 1):
+                nets.allocate_user(c.id, name, self._dns_names(c), i)
+
+            def on_netns(pid):
+                if mode == "bridge":
+                    nets.plug(c.id, pid)
+                else:
+                    nets.plug_user(c.id, mode, pid, configure=False)
+                for name in extra:
+                    nets.plug_user(c.id, name, pid, configure=True)
         hostname = cfg.get("Hostname") or c.id[:12]
         try:
             host_resolv = Path("/etc/resolv.conf").read_text()
@@ -348,7 +370,7 @@ class ContainerService:
                 hosts = files.hosts_file(None, hostname)
         else:
             hosts = files.hosts_file(ip, hostname, ipv6=False)
-        etc = {"hosts": hosts, "resolv.conf": files.resolv_conf(host_resolv, bridge=mode != "host"),
+        etc = {"hosts": hosts, "resolv.conf": files.resolv_conf(host_resolv, bridge=mode != "host", dns=dns),
                "hostname": hostname + "\n"}
         for name, text in etc.items():
             (c.dir / name).write_text(text)
@@ -376,7 +398,8 @@ class ContainerService:
             env=list(cfg.get("Env") or []), cwd=cfg.get("WorkingDir") or "/", user=cfg.get("User") or "",
             hostname=hostname, tty=c.tty, open_stdin=bool(cfg.get("OpenStdin")),
             stdin_once=bool(cfg.get("StdinOnce")), readonly_rootfs=bool(host.get("ReadonlyRootfs")),
-            mounts=mounts, etc_files={n: str(c.dir / n) for n in etc}, network_mode=mode, net=net,
+            mounts=mounts, etc_files={n: str(c.dir / n) for n in etc},
+            network_mode=mode if mode in ("host", "none") else "bridge", net=net,
             memory=host.get("Memory") or 0, memory_swap=host.get("MemorySwap") or 0, nano_cpus=nano,
             pids_limit=max(host.get("PidsLimit") or 0, 0), stop_signal=cfg.get("StopSignal") or "SIGTERM",
             cgroup_parent=CGROUP_PARENT, log_path=str(c.log_path),
@@ -551,7 +574,7 @@ class ContainerService:
 
     async def _remove(self, c: Container, event: Event, volumes: bool = False) -> None:
         c.life.fire(event)
-        self.engine.networks.release(c.id)
+        self.engine.networks.forget(c.id)
         try:
             shutil.rmtree(self.exec_root / c.id, ignore_errors=True)
             shutil.rmtree(c.dir)
@@ -755,16 +778,71 @@ class ContainerService:
 
     # --- list and inspect --------------------------------------------------------------------
     def _networks(self, c: Container) -> dict:
+        nets = self.engine.networks
         mode = c.host_config["NetworkMode"]
-        ep = self.engine.networks.endpoint(c.id) if mode == "bridge" else None
-        ep = ep or {}
-        net = {"IPAMConfig": None, "Links": None, "Aliases": None,
-               "MacAddress": ep.get("MacAddress", ""),
-               "NetworkID": self.engine.networks.ids.get(mode, ""), "EndpointID": ep.get("EndpointID", ""),
-               "Gateway": ep.get("Gateway", ""), "IPAddress": ep.get("IPAddress", ""),
-               "IPPrefixLen": ep.get("IPPrefixLen", 0), "IPv6Gateway": "", "GlobalIPv6Address": "",
-               "GlobalIPv6PrefixLen": 0, "DriverOpts": None, "DNSNames": None}
-        return {mode: net}
+        out = {}
+        for name in nets.networks_of(c.id, mode) or [mode]:
+            if name in ("bridge", "host", "none"):
+                ep = (nets.endpoint(c.id) if name == "bridge" else None) or {}
+            else:
+                ep = nets.user_endpoint(c.id, name) or {}
+            cfg = nets.attached.get(c.id, {}).get(nets.id_of(name)) if nets.user_net(name) else None
+            out[name] = {
+                "IPAMConfig": {"IPv4Address": cfg["IPv4Address"]} if cfg and cfg["IPv4Address"] else None,
+                "Links": None, "Aliases": (cfg or {}).get("Aliases") or None,
+                "MacAddress": ep.get("MacAddress", ""), "NetworkID": nets.id_of(name),
+                "EndpointID": ep.get("EndpointID", ""), "Gateway": ep.get("Gateway", ""),
+                "IPAddress": ep.get("IPAddress", ""), "IPPrefixLen": ep.get("IPPrefixLen", 0),
+                "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DriverOpts": None,
+                "DNSNames": ep.get("DNSNames") or None}
+        return out
+
+    def _dns_names(self, c: Container) -> list[str]:
+        return [c.name.lstrip("/"), c.id[:12]]
+
+    # --- network connect / disconnect ----------------------------------------------------------
+    async def connect(self, net_ref: str, ref: str, config: dict | None) -> None:
+        from ..network.bridge import NetworkError
+        nets = self.engine.networks
+        name, c = nets.resolve(net_ref), self.get(ref)
+        mode = c.host_config["NetworkMode"]
+        if mode in ("host", "none") or name in ("host", "none"):
+            raise InvalidParameter("container sharing network namespace with another container or host "
+                                   "cannot be connected to any other network")
+        if nets.user_net(name) is None:
+            raise InvalidParameter(f"connecting to the predefined network {name} is not supported")
+        if name == mode or nets.is_attached(c.id, name):
+            raise Forbidden(f"endpoint with name {c.name.lstrip('/')} already exists in network {name}")
+        nets.attach_config(c.id, name, config)
+        if c.shim is None or c.state not in (State.RUNNING, State.PAUSED):
+            return
+        used = {ep["Ifname"] for n in nets.networks_of(c.id, mode)
+                if (ep := nets.user_endpoint(c.id, n)) and "Ifname" in ep}
+        index = next(i for i in range(1, 64) if f"eth{i}" not in used)
+        try:
+            nets.allocate_user(c.id, name, self._dns_names(c), index)
+            await asyncio.to_thread(nets.plug_user, c.id, name, c.pid, True)
+        except BaseException as e:
+            await asyncio.to_thread(nets.detach_config, c.id, name)
+            if isinstance(e, (NetworkError, OSError)):
+                raise EngineError(f"cannot connect {c.name.lstrip('/')} to {name}: {e}") from None
+            raise
+
+    async def disconnect(self, net_ref: str, ref: str, force: bool = False) -> None:
+        nets = self.engine.networks
+        name = nets.resolve(net_ref)
+        try:
+            c = self.get(ref)
+        except NotFound:
+            if force:
+                return
+            raise
+        if nets.user_net(name) is None or not nets.is_attached(c.id, name):
+            if name == c.host_config["NetworkMode"]:
+                raise InvalidParameter(f"disconnecting from the predefined network {name} is not supported")
+            raise Forbidden(f"container {c.id} is not connected to network {name}")
+        await asyncio.to_thread(nets.detach_config, c.id, name)
+
 
     def summary(self, c: Container, size: bool = False) -> dict:
         image = c.config.get("Image", "")
@@ -831,8 +909,8 @@ class ContainerService:
                 continue
             if "ancestor" in f and c.image_id not in ancestors:
                 continue
-            if "network" in f and not any(n in (c.host_config["NetworkMode"],
-                                               self.engine.networks.ids.get(c.host_config["NetworkMode"]))
+            joined = self.engine.networks.networks_of(c.id, c.host_config["NetworkMode"])
+            if "network" in f and not any(n in joined or n in map(self.engine.networks.id_of, joined)
                                           for n in f["network"]):
                 continue
             if any(c.created >= b.created for b in before) or any(c.created <= x.created for x in since):
