@@ -86,6 +86,13 @@ def container_config(a) -> dict:
             "StdinOnce": a.interactive and attach, "AttachStdin": a.interactive and attach,
             "AttachStdout": attach, "AttachStderr": attach, "Env": [_env(e) for e in a.env or []],
             "Labels": labels, "Volumes": volumes, "ExposedPorts": exposed, "HostConfig": host}
+    if a.ip or a.network_alias:
+        if not a.network or a.network in ("bridge", "host", "none", "default"):
+            raise CLIError("--ip and --network-alias need a user-defined network (--network NAME)", 125)
+        endpoint = {"Aliases": a.network_alias or []}
+        if a.ip:
+            endpoint["IPAMConfig"] = {"IPv4Address": a.ip}
+        body["NetworkingConfig"] = {"EndpointsConfig": {a.network: endpoint}}
     if a.command:
         body["Cmd"] = a.command
     if a.entrypoint is not None:
@@ -232,6 +239,8 @@ def _container_flags(p) -> None:
     add("-w", "--workdir")
     add("-u", "--user")
     add("--network", "--net")
+    add("--ip")
+    add("--network-alias", "--net-alias", action="append")
     add("--entrypoint")
     add("-m", "--memory")
     add("--memory-swap")
