@@ -244,7 +244,10 @@ class ContainerService:
         image = self.engine.images.resolve(image_ref)
         config, host = cc.merge(body, image.config)
         if host["NetworkMode"] not in ("bridge", "host", "none"):
-            host["NetworkMode"] = self.engine.networks.resolve(host["NetworkMode"])
+            try:
+                host["NetworkMode"] = self.engine.networks.resolve(host["NetworkMode"])
+            except NotFound as e:    # 400, not 404: a 404 makes the docker CLI pull the image
+                raise InvalidParameter(str(e)) from None
         endpoints = (body.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}
         if host["NetworkMode"] == "bridge" and self.engine.networks.error:
             raise EngineError(self.engine.networks.error)

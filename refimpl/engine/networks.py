@@ -125,7 +125,7 @@ class NetworkService:
         for nid, n in self.nets.items():
             try:
                 off_loop(bridge.ensure_bridge, n["Bridge"], self.pools[nid].cidr(self.pools[nid].gateway),
-                         internal=n["Internal"])
+                         internal=n["Internal"], isolate=self.bridge[:4])
             except (bridge.NetworkError, OSError) as e:
                 log.warning("network %s: %s", n["Name"], e)
             self._start_dns(nid)
@@ -280,7 +280,8 @@ class NetworkService:
         options = dict(options or {})
         brname = options.get("com.docker.network.bridge.name") or self.bridge[:4] + "-" + nid[:10]
         try:
-            off_loop(bridge.create_bridge, brname, pool.cidr(pool.gateway), internal=internal)
+            off_loop(bridge.create_bridge, brname, pool.cidr(pool.gateway), internal=internal,
+                     isolate=self.bridge[:4])
         except (bridge.NetworkError, OSError) as e:
             raise EngineError(f"cannot create network {name}: {e}") from None
         from .container_config import now_rfc3339

@@ -13,6 +13,18 @@ class NetvolDaemon(Daemon):
         super().__init__()
         self.bridge = "dsnv" + secrets.token_hex(4)
 
+    def cleanup(self) -> None:
+        """Containers first (they hold endpoints), then the user networks with their bridges."""
+        try:
+            for c in self.api("GET", "/containers/json?all=1")[1]:
+                self.api("DELETE", f"/containers/{c['Id']}?force=1&v=1")
+            for n in self.api("GET", "/networks")[1]:
+                if n["Name"] not in ("bridge", "host", "none"):
+                    self.api("DELETE", f"/networks/{n['Id']}")
+        except Exception:   # noqa: BLE001 - the daemon may be gone; the base cleanup still runs
+            pass
+        super().cleanup()
+
 
 @pytest.fixture(scope="module")
 def d():
