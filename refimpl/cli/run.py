@@ -63,6 +63,8 @@ def container_config(a) -> dict:
         port, ip, hport = _flag(units.parse_publish)(p)
         exposed[port] = {}
         host["PortBindings"].setdefault(port, []).append({"HostIp": ip, "HostPort": hport})
+    if a.publish_all:
+        host["PublishAllPorts"] = True
     if a.memory:
         host["Memory"] = _flag(units.ram_in_bytes)(a.memory)
     if a.memory_swap:
@@ -251,6 +253,7 @@ def _container_flags(p) -> None:
     add("-h", "--hostname")
     add("-l", "--label", action="append")
     add("-p", "--publish", action="append")
+    add("-P", "--publish-all", action="store_true")
     add("--expose", action="append")
     add("--privileged", action="store_true")
     add("--cap-add", action="append")

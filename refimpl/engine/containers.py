@@ -178,6 +178,7 @@ class ContainerService:
             c.save()
             if loop:
                 self._task(self._monitor(c, shim), loop)
+                self._task(self._republish(c), loop)
             return
         st = None
         if (self.exec_root / c.id / "spec.json").exists():
@@ -191,6 +192,18 @@ class ContainerService:
         c.save()
         if loop and self._should_restart(c, at_boot=True):
             self._task(self._boot_start(c), loop)
+
+    async def _republish(self, c: Container) -> None:
+        """A re-adopted container's published ports: the proxies died with the old daemon."""
+        mode = c.host_config["NetworkMode"]
+        nets = self.engine.networks
+        ep = nets.endpoint(c.id) if mode == "bridge" else nets.user_endpoint(c.id, mode)
+        if not ep:
+            return
+        try:
+            await nets.publish(c.id, _port_requests(c.config, c.host_config), ep["IPAddress"])
+        except (OSError, EngineError) as e:
+            log.warning("publishing the ports of %s again: %s", c.id[:12], e)
 
     def _task(self, coro, loop=None) -> asyncio.Task:
         task = (loop or asyncio.get_running_loop()).create_task(coro)
@@ -258,6 +271,9 @@ class ContainerService:
         if name in self.names:
             raise Conflict(_name_conflict(name, self.names[name]))
         img = image.config.get("config") or image.config.get("Config") or {}
+        if img.get("ExposedPorts"):
+            config["ExposedPorts"] = {**img["ExposedPorts"], **(config.get("ExposedPorts") or {})}
+        _port_requests(config, host)                                 # validates the bindings
         if img.get("Volumes"):
             config["Volumes"] = {**img["Volumes"], **(config.get("Volumes") or {})}
         volumes_from = []
@@ -307,6 +323,9 @@ class ContainerService:
             networks = self.engine.networks
             try:
                 spec, on_netns = self._spec(c)
+                if spec.net is not None:
+                    await networks.publish(c.id, _port_requests(c.config, c.host_config),
+                                           spec.net.address.split("/")[0])
                 shim = spawn(spec, str(state_dir), on_netns=on_netns)
                 self._connect_pending(c, shim)
                 pid = shim.start()
@@ -851,7 +870,8 @@ class ContainerService:
         image = c.config.get("Image", "")
         out = {"Id": c.id, "Names": [c.name], "Image": image, "ImageID": c.image_id,
                "Command": " ".join([c.path, *c.args]), "Created": int(cc.parse_time(c.created)),
-               "Ports": [], "Labels": c.config.get("Labels") or {}, "State": c.state.value,
+               "Ports": _ports_summary(self.engine.networks.ports(c.id)), "Labels": c.config.get("Labels") or {},
+               "State": c.state.value,
                "Status": cc.status_text(c.state.value, c.exit_code, c.started_at, c.finished_at,
                                         time.time()),
                "HostConfig": {"NetworkMode": c.host_config["NetworkMode"]},
@@ -947,7 +967,9 @@ class ContainerService:
                 "WorkDir": str(c.dir / "work"), "MergedDir": str(c.dir / "merged")}},
             "Mounts": self._mounts(c), "Config": c.config,
             "NetworkSettings": {"Bridge": "", "SandboxID": "", "SandboxKey": "", "HairpinMode": False,
-                                "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0, "Ports": {},
+                                "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
+                                "Ports": {**{k: None for k in c.config.get("ExposedPorts") or {}},
+                                          **self.engine.networks.ports(c.id)},
                                 "EndpointID": net["EndpointID"], "Gateway": net["Gateway"],
                                 "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
                                 "IPAddress": net["IPAddress"], "IPPrefixLen": net["IPPrefixLen"],
@@ -974,6 +996,33 @@ class ContainerService:
                              "MacAddress": ep["MacAddress"],
                              "IPv4Address": f"{ep['IPAddress']}/{ep['IPPrefixLen']}", "IPv6Address": ""}
         return out
+
+
+def _port_requests(config: dict, host: dict) -> list[tuple[str, str, str]]:
+    """("80/tcp", host ip, host port or "" for any) for each port to publish: HostConfig.PortBindings,
+    and with PublishAllPorts every exposed port not bound otherwise."""
+    out = []
+    bindings = dict(host.get("PortBindings") or {})
+    if host.get("PublishAllPorts"):
+        for key in config.get("ExposedPorts") or {}:
+            bindings.setdefault(key, [{"HostIp": "", "HostPort": ""}])
+    for key, binds in bindings.items():
+        port, _, proto = key.partition("/")
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise InvalidParameter(f"invalid port specification: \"{key}\"")
+        if (proto or "tcp") != "tcp":
+            raise InvalidParameter(f"publishing {proto} ports is not supported: {key}")
+        for b in binds or [{}]:
+            hp = str((b or {}).get("HostPort") or "")
+            if hp and not all(x.isdigit() and int(x) < 65536 for x in hp.split("-", 1)):
+                raise InvalidParameter(f"invalid port specification: \"{hp}\"")
+            out.append((f"{port}/tcp", (b or {}).get("HostIp") or "", hp))
+    return out
+
+
+def _ports_summary(ports: dict) -> list[dict]:
+    return [{"IP": b["HostIp"], "PrivatePort": int(k.split("/")[0]), "PublicPort": int(b["HostPort"]),
+             "Type": k.split("/")[1]} for k, binds in ports.items() for b in binds]
 
 
 def _name_conflict(name: str, cid: str) -> str:

@@ -103,6 +103,7 @@ class NetworkService:
         self.pools = {nid: ipam.Pool.from_dict(n["Pool"]) for nid, n in self.nets.items()}
         self.attached: dict[str, dict] = urec.get("Attached") or {}   # container -> {net id: config}
         self.dns: dict[str, object] = {}                               # net id -> transport
+        self.published: dict[str, tuple[dict, list]] = {}             # container -> (Ports, servers)
 
     def _save_user(self) -> None:
         for nid, pool in self.pools.items():
@@ -156,9 +157,46 @@ class NetworkService:
             off_loop(bridge.detach, ep["Veth"])  # a leftover of an earlier run of this container
         off_loop(bridge.attach, self.bridge, pid, container_id[:11], peer_ifname="eth0")
 
+    # --- published ports ---------------------------------------------------------------
+    async def publish(self, container_id: str, requests: list[tuple[str, str, str]], target_ip: str) -> None:
+        """Listen for each ("80/tcp", host ip, host port or "") and relay to target_ip (network/ports)."""
+        from ..network import ports
+        self.unpublish(container_id)
+        table: dict[str, list] = {}
+        servers = []
+        try:
+            for key, host_ip, host_port in requests:
+                first, _, last = (host_port or "0").partition("-")
+                candidates = range(int(first), int(last or first) + 1)
+                for i, hp in enumerate(candidates):
+                    try:
+                        server = await ports.publish(host_ip, hp, target_ip, int(key.split("/")[0]))
+                        break
+                    except ports.PortError as e:
+                        if i == len(candidates) - 1:
+                            raise EngineError(f"driver failed programming external connectivity on "
+                                              f"endpoint: {e}") from None
+                servers.append(server)
+                table.setdefault(key, []).append({"HostIp": host_ip or "0.0.0.0",
+                                                  "HostPort": str(ports.bound_port(server))})
+        except BaseException:
+            for server in servers:
+                server.close()
+            raise
+        self.published[container_id] = (table, servers)
+
+    def unpublish(self, container_id: str) -> None:
+        _, servers = self.published.pop(container_id, ({}, []))
+        for server in servers:
+            server.close()
+
+    def ports(self, container_id: str) -> dict:
+        return self.published.get(container_id, ({}, []))[0]
+
     def release(self, container_id: str) -> None:
         """All of a container's endpoints: on the default bridge and on user networks."""
         from ..network import bridge
+        self.unpublish(container_id)
         for n in list(self.nets.values()):
             if container_id in n["Endpoints"]:
                 self.release_user(container_id, n["Name"])
