@@ -56,6 +56,8 @@ def container_config(a) -> dict:
         host.setdefault("Mounts", []).append(_flag(units.parse_mount)(m))
     if a.volumes_from:
         host["VolumesFrom"] = a.volumes_from
+    if a.volume_driver:
+        host["VolumeDriver"] = a.volume_driver
     for t in a.tmpfs or []:
         path, _, opts = t.partition(":")
         host.setdefault("Tmpfs", {})[path] = opts
@@ -237,6 +239,7 @@ def _container_flags(p) -> None:
     add("-v", "--volume", action="append")
     add("--mount", action="append")
     add("--volumes-from", action="append")
+    add("--volume-driver")
     add("--tmpfs", action="append")
     add("-w", "--workdir")
     add("-u", "--user")

@@ -61,7 +61,8 @@ def attach(engine, bridge: str = "refimpl0", bip: str | None = None) -> "Contain
     from .volumes import VolumeService
     engine.networks = NetworkService(engine.data_root, bridge, bip)
     engine.networks.setup()
-    engine.volumes = VolumeService(engine.data_root)
+    from .volume_plugins import plugin_dirs
+    engine.volumes = VolumeService(engine.data_root, plugin_dirs(engine.exec_root))
     engine.containers = ContainerService(engine)
     engine.volumes.users = engine.containers.volume_users
     return engine.containers
@@ -331,6 +332,7 @@ class ContainerService:
                 pid = shim.start()
             except (StartError, ValueError, OSError, NetworkError, EngineError) as e:
                 networks.release(c.id)
+                self._unmount_volumes(c)
                 text = str(e).splitlines()[0] if str(e) else type(e).__name__
                 code = getattr(e, "exit_code", 128)
                 if isinstance(e, StartError):
@@ -402,14 +404,16 @@ class ContainerService:
             if m["Type"] == "tmpfs":
                 mounts.append(Mount(m["Destination"], "", "tmpfs", not m["RW"], m.get("Options") or ""))
                 continue
+            source = m["Source"]
             if m["Type"] == "volume":
                 if not self.engine.volumes.exists(m["Name"]):
-                    self.engine.volumes.create(m["Name"])     # removed behind our back: recreated
+                    self.engine.volumes.create(m["Name"], m.get("Driver"))   # removed behind our back
+                source = self.engine.volumes.mount(m["Name"], c.id)
                 if m.get("CopyUp"):
-                    self.engine.volumes.copy_up(m["Name"], layers, m["Destination"])
-            elif not os.path.exists(m["Source"]):
-                os.makedirs(m["Source"], exist_ok=True)      # as Docker does for -v binds
-            mounts.append(Mount(m["Destination"], m["Source"], "bind", not m["RW"]))
+                    self.engine.volumes.copy_up(source, layers, m["Destination"])
+            elif not os.path.exists(source):
+                os.makedirs(source, exist_ok=True)      # as Docker does for -v binds
+            mounts.append(Mount(m["Destination"], source, "bind", not m["RW"]))
         nano = host.get("NanoCpus") or 0
         if not nano and host.get("CpuQuota") and host.get("CpuQuota") > 0:
             nano = host["CpuQuota"] * 10**9 // (host.get("CpuPeriod") or 100_000)
@@ -440,8 +444,18 @@ class ContainerService:
             pass
         await self._on_exit(c, shim.exit_status())
 
+    def _unmount_volumes(self, c: Container) -> None:
+        """Give plugin volumes back (`VolumeDriver.Unmount`) once the container has stopped."""
+        for m in c.mounts:
+            if m["Type"] == "volume" and m.get("Driver", "local") != "local":
+                try:
+                    self.engine.volumes.unmount(m["Name"], c.id)
+                except EngineError as e:
+                    log.warning("unmounting volume %s of %s: %s", m["Name"], c.id[:12], e)
+
     async def _on_exit(self, c: Container, st) -> None:
         c.shim, c.pid = None, 0
+        await asyncio.to_thread(self._unmount_volumes, c)
         c.exit_code = st.exit_code if st else 255
         c.finished_at = st.finished_at if st else cc.now_rfc3339()
         c.oom_killed = st.oom_killed if st else False

@@ -18,6 +18,10 @@ Copy-up: the first time an empty volume is mounted over a directory that holds
 something in the image, the image's content is copied into it (Docker's
 "populate volume"). The container's root is not mounted then, so the merged view
 is read through the layers as `docker cp` reads it (engine/copyout.resolve).
+
+Any other driver is a plugin (engine/volume_plugins.py): the record is ours,
+the data and its mount point are the plugin's, asked for at each start
+(`VolumeDriver.Mount`) and given back when the container stops (`Unmount`).
 """
 
 from __future__ import annotations
@@ -29,9 +33,9 @@ import shutil
 import stat
 from pathlib import Path
 
-from . import copyout, persist
+from . import copyout, persist, volume_plugins
 from .container_config import now_rfc3339, parse_filters, label_matches
-from .errors import Conflict, InvalidParameter, NotFound
+from .errors import Conflict, EngineError, InvalidParameter, NotFound
 
 ANON_LABEL = "com.docker.volume.anonymous"
 # moby volume/local: `validName = regexp.MustCompile("^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")`
@@ -41,10 +45,17 @@ BIND_MODES = {"ro", "rw", "z", "Z", "private", "rprivate", "shared", "rshared", 
 
 
 class VolumeService:
-    def __init__(self, data_root: str | os.PathLike):
+    def __init__(self, data_root: str | os.PathLike, plugin_dirs: list[str] | None = None):
         self.root = Path(data_root) / "volumes"
         self.root.mkdir(parents=True, exist_ok=True)
         self.users = lambda name: []        # container IDs using a volume (set by the containers)
+        self.plugin_dirs = plugin_dirs if plugin_dirs is not None else volume_plugins.plugin_dirs(None)
+        self._plugins: dict[str, volume_plugins.Plugin] = {}
+
+    def plugin(self, driver: str) -> volume_plugins.Plugin:
+        if driver not in self._plugins:
+            self._plugins[driver] = volume_plugins.find(driver, self.plugin_dirs)
+        return self._plugins[driver]
 
     # --- records --------------------------------------------------------------------------
     def _record(self, name: str) -> dict | None:
@@ -53,7 +64,28 @@ class VolumeService:
         return persist.read_json(self.root / name / "volume.json")
 
     def mountpoint(self, name: str) -> str:
+        rec = self._record(name) or {}
+        if rec.get("Driver", "local") != "local":
+            return rec.get("Mountpoint") or ""
         return str(self.root / name / "_data")
+
+    def mount(self, name: str, container_id: str) -> str:
+        """Where a container's mount of the volume comes from (a plugin mounts it now)."""
+        rec = self._record(name) or {}
+        if rec.get("Driver", "local") == "local":
+            return self.mountpoint(name)
+        point = self.plugin(rec["Driver"]).call("VolumeDriver.Mount", {"Name": name, "ID": container_id})
+        path = point.get("Mountpoint") or ""
+        if not path.startswith("/"):
+            raise InvalidParameter(f"VolumeDriver.Mount: the plugin gave no absolute mount point for {name}")
+        rec["Mountpoint"] = path
+        persist.write_json(self.root / name / "volume.json", rec)
+        return path
+
+    def unmount(self, name: str, container_id: str) -> None:
+        rec = self._record(name) or {}
+        if rec.get("Driver", "local") != "local":
+            self.plugin(rec["Driver"]).call("VolumeDriver.Unmount", {"Name": name, "ID": container_id})
 
     def exists(self, name: str) -> bool:
         return self._record(name) is not None
@@ -61,9 +93,7 @@ class VolumeService:
     def create(self, name: str | None = None, driver: str | None = None, labels: dict | None = None,
                options: dict | None = None) -> dict:
         driver = driver or "local"
-        if driver != "local":
-            raise NotFound(f"plugin \"{driver}\" not found")
-        if options:
+        if options and driver == "local":
             raise InvalidParameter(f"invalid option: {sorted(options)[0]!r}: "
                                    "the local driver here takes no options")
         anonymous = not name
@@ -77,7 +107,11 @@ class VolumeService:
         labels = dict(labels or {})
         if anonymous:
             labels[ANON_LABEL] = ""
-        (self.root / name / "_data").mkdir(parents=True, exist_ok=True)
+        if driver != "local":
+            self.plugin(driver).call("VolumeDriver.Create", {"Name": name, "Opts": options or {}})
+            (self.root / name).mkdir(parents=True, exist_ok=True)
+        else:
+            (self.root / name / "_data").mkdir(parents=True, exist_ok=True)
         persist.write_json(self.root / name / "volume.json",
                            {"Name": name, "Driver": driver, "Labels": labels, "Options": options or None,
                             "CreatedAt": now_rfc3339()})
@@ -126,6 +160,15 @@ class VolumeService:
         users = self.users(name)
         if users:
             raise Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
+        self._delete(name)
+
+    def _delete(self, name: str) -> None:
+        rec = self._record(name) or {}
+        if rec.get("Driver", "local") != "local":
+            try:
+                self.plugin(rec["Driver"]).call("VolumeDriver.Remove", {"Name": name})
+            except NotFound:
+                pass                         # the plugin is gone: forget the volume all the same
         shutil.rmtree(self.root / name)
 
     def prune(self, filters: str | None = None) -> dict:
@@ -140,7 +183,10 @@ class VolumeService:
             if not all(label_matches(v["Labels"] or {}, lab) for lab in f.get("label", [])):
                 continue
             reclaimed += _du(self.root / name / "_data")
-            shutil.rmtree(self.root / name)
+            try:
+                self._delete(name)
+            except EngineError:
+                continue
             deleted.append(name)
         return {"VolumesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
 
@@ -180,13 +226,18 @@ class VolumeService:
                 points[dst] = _point("volume", "", dst, True, mode="", copy=True)
         for p in points.values():
             if p["Type"] == "volume":
-                p["Name"] = self.create(p["Name"] or None)["Name"]
+                driver = p.pop("WantDriver", "") or host.get("VolumeDriver") or "local"
+                if p["Name"] and self.exists(p["Name"]):
+                    driver = self.inspect(p["Name"])["Driver"]
+                p["Name"] = self.create(p["Name"] or None, driver)["Name"]
+                p["Driver"] = driver
                 p["Source"] = self.mountpoint(p["Name"])
         return sorted(points.values(), key=lambda p: (p["Destination"].count("/"), p["Destination"]))
 
-    def copy_up(self, name: str, layers: list[str], dest: str) -> None:
-        """Fill an empty volume with what the image holds at `dest` (merged through `layers`)."""
-        data = self.root / name / "_data"
+    def copy_up(self, source: str, layers: list[str], dest: str) -> None:
+        """Fill an empty volume (mounted at `source`) with what the image holds at `dest`
+        (merged through `layers`)."""
+        data = Path(source)
         if not data.is_dir() or any(data.iterdir()):
             return
         found = copyout.resolve(layers, copyout.split(dest))
@@ -257,7 +308,9 @@ def parse_mount(m) -> dict:
         if src and not NAME.fullmatch(src):
             raise InvalidParameter(f"invalid mount config for type \"volume\": invalid volume name {src!r}")
         nocopy = bool((m.get("VolumeOptions") or {}).get("NoCopy"))
-        return _point("volume", "", dst, rw, name=src, mode="z", copy=not nocopy)
+        p = _point("volume", "", dst, rw, name=src, mode="z", copy=not nocopy)
+        p["WantDriver"] = ((m.get("VolumeOptions") or {}).get("DriverConfig") or {}).get("Name") or ""
+        return p
     if kind == "tmpfs":
         if src:
             raise InvalidParameter("invalid mount config for type \"tmpfs\": field Source must not be "

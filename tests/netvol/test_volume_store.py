@@ -68,11 +68,11 @@ def test_copy_up_reads_the_merged_layers(tmp_path):
     os.chmod(upper / "etc", 0o750)        # the top-most directory gives the attributes
     vs = VolumeService(tmp_path / "root")
     vs.create("v1")
-    vs.copy_up("v1", [str(upper), str(lower)], "/etc")
+    vs.copy_up(vs.mountpoint("v1"), [str(upper), str(lower)], "/etc")
     data = vs.root / "v1" / "_data"
     assert sorted(os.listdir(data)) == ["link", "new", "passwd", "sub"]
     assert (data / "sub" / "f").read_text() == "f" and os.readlink(data / "link") == "passwd"
     assert oct(os.stat(data).st_mode & 0o777) == "0o750"
     (data / "passwd").write_text("changed")
-    vs.copy_up("v1", [str(upper), str(lower)], "/etc")         # not empty any more: left alone
+    vs.copy_up(vs.mountpoint("v1"), [str(upper), str(lower)], "/etc")         # not empty any more: left alone
     assert (data / "passwd").read_text() == "changed"

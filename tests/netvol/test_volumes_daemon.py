@@ -76,3 +76,32 @@ def test_prune(d):
     assert anon in out and "nvkeep" not in out
     assert "nvkeep" in d.out("volume", "prune", "-af")
     assert d.out("volume", "ls", "-q") == ""
+
+
+def test_volume_plugin(d, tmp_path):
+    """The example plugin (examples/volume-plugin/dirvolume.py) on a socket in refimpld's plugin dir."""
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+    script = Path(__file__).resolve().parents[2] / "examples/volume-plugin/dirvolume.py"
+    sock = d.exec / "plugins" / "nvdir.sock"
+    proc = subprocess.Popen([sys.executable, str(script), "--socket", str(sock), "--root", str(tmp_path / "vols")])
+    try:
+        deadline = time.monotonic() + 10
+        while not sock.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert d.out("volume", "create", "-d", "nvdir", "pv1") == "pv1"
+        assert (tmp_path / "vols/pv1").is_dir()
+        d.out("run", "--rm", "-v", "pv1:/data", "busybox", "sh", "-c", "echo via-plugin > /data/f")
+        assert (tmp_path / "vols/pv1/f").read_text() == "via-plugin\n"
+        d.out("run", "--rm", "--mount", "type=volume,src=pv2,dst=/d,volume-driver=nvdir", "busybox", "true")
+        assert (tmp_path / "vols/pv2").is_dir()
+        assert json.loads(d.out("volume", "inspect", "pv1"))[0]["Driver"] == "nvdir"
+        d.out("volume", "rm", "pv1", "pv2")
+        assert not (tmp_path / "vols/pv1").exists()
+        p = d.docker("volume", "create", "-d", "nosuchplugin", "pv3")
+        assert p.returncode == 1 and 'plugin "nosuchplugin" not found' in p.stderr
+    finally:
+        proc.terminate()
+        proc.wait(5)
