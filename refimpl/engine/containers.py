@@ -653,6 +653,7 @@ class ContainerService:
         if name in self.names:
             raise Conflict("Error when allocating new name: " + _name_conflict(name, self.names[name]))
         del self.names[c.name]
+        self.engine.networks.rename(c.id, c.name.lstrip("/"), name.lstrip("/"))
         c.name = name
         self.names[name] = c.id
         c.save()

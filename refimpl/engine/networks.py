@@ -482,6 +482,16 @@ class NetworkService:
         except (bridge.NetworkError, OSError) as e:
             log.warning("releasing %s: %s", ep["Veth"], e)
 
+    def rename(self, cid: str, old: str, new: str) -> None:
+        """A renamed container answers to its new name on every network it is on."""
+        with self._lock:
+            for n in self.nets.values():
+                ep = n["Endpoints"].get(cid)
+                if ep:
+                    ep["Name"] = new
+                    ep["DNSNames"] = [new if x == old else x for x in ep.get("DNSNames", [])]
+            self._save_user()
+
     def detach_config(self, cid: str, name: str) -> None:
         n = self.user_net(name)
         self.release_user(cid, name)

@@ -123,3 +123,17 @@ def test_published_ports(d):
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", 18432), timeout=3).close()
     d.out("rm", "-f", "nvweb2", "nvweb3")
+
+
+def test_rename_and_daemon_restart_keep_names_and_addresses(d):
+    d.out("network", "create", "nvn5")
+    d.out("run", "-d", "--name", "nvold", "--network", "nvn5", "busybox", "sleep", "600")
+    d.out("rename", "nvold", "nvnew")
+    d.out("run", "--rm", "--network", "nvn5", "busybox", "ping", "-c1", "-W5", "nvnew")
+    ip = d.inspect("nvnew")["NetworkSettings"]["Networks"]["nvn5"]["IPAddress"]
+    d.stop()
+    d.start()
+    assert d.inspect("nvnew")["NetworkSettings"]["Networks"]["nvn5"]["IPAddress"] == ip
+    d.out("run", "--rm", "--network", "nvn5", "busybox", "ping", "-c1", "-W5", "nvnew")
+    d.out("rm", "-f", "nvnew")
+    d.out("network", "rm", "nvn5")
