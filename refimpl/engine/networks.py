@@ -104,6 +104,7 @@ class NetworkService:
         self.attached: dict[str, dict] = urec.get("Attached") or {}   # container -> {net id: config}
         self.dns: dict[str, object] = {}                               # net id -> transport
         self.published: dict[str, tuple[dict, list]] = {}             # container -> (Ports, servers)
+        self._tasks: set = set()
 
     def _save_user(self) -> None:
         for nid, pool in self.pools.items():
@@ -375,7 +376,9 @@ class NetworkService:
                 self.dns[nid] = await dns.serve(str(pool.gateway), lambda q: self.lookup(nid, q))
             except OSError as e:
                 log.warning("no DNS server on %s: %s", pool.gateway, e)
-        loop.create_task(start())
+        task = loop.create_task(start())
+        self._tasks.add(task)                       # asyncio keeps only weak references to tasks
+        task.add_done_callback(self._tasks.discard)
 
     def lookup(self, nid: str, query: str) -> list[str]:
         """The addresses of the containers on network `nid` known as `query` (name, alias, short ID)."""

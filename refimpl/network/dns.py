@@ -68,6 +68,7 @@ class _Protocol(asyncio.DatagramProtocol):
     def __init__(self, lookup: Callable[[str], list[str]], upstream: list[str]):
         self.lookup, self.upstream = lookup, upstream
         self.transport = None
+        self.pending: set[asyncio.Task] = set()     # asyncio keeps only weak references to tasks
 
     def connection_made(self, transport):
         self.transport = transport
@@ -83,7 +84,9 @@ class _Protocol(asyncio.DatagramProtocol):
         elif "." not in name and not self.upstream:
             self.transport.sendto(answer(data, [], RCODE_NXDOMAIN), addr)
         else:
-            asyncio.get_running_loop().create_task(self._forward(data, addr))
+            task = asyncio.get_running_loop().create_task(self._forward(data, addr))
+            self.pending.add(task)
+            task.add_done_callback(self.pending.discard)
 
     async def _forward(self, data: bytes, addr) -> None:
         loop = asyncio.get_running_loop()
