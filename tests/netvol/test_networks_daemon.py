@@ -137,3 +137,13 @@ def test_rename_and_daemon_restart_keep_names_and_addresses(d):
     d.out("run", "--rm", "--network", "nvn5", "busybox", "ping", "-c1", "-W5", "nvnew")
     d.out("rm", "-f", "nvnew")
     d.out("network", "rm", "nvn5")
+
+
+def test_internal_network_has_no_way_out(d):
+    d.out("network", "create", "--internal", "nvn6")
+    assert json.loads(d.out("network", "inspect", "nvn6"))[0]["Internal"] is True
+    d.out("run", "-d", "--name", "nvin", "--network", "nvn6", "busybox", "sleep", "600")
+    assert "default" not in d.out("run", "--rm", "--network", "nvn6", "busybox", "ip", "route")
+    d.out("run", "--rm", "--network", "nvn6", "busybox", "ping", "-c1", "-W5", "nvin")   # names still work
+    d.out("rm", "-f", "nvin")
+    d.out("network", "rm", "nvn6")
