@@ -7,6 +7,8 @@ live here. Each module registers its routes on the shared router:
     system.py      /_ping, /version, /info, /events
     images.py      /images/...
     containers.py  /containers/...
+    networks.py    /networks/...
+    volumes.py     /volumes/...
 
 Every path may carry a `/vX.Y` prefix (`/v1.44/containers/json`); a version
 above ours is refused as Docker refuses it. Errors from the engine carry their
@@ -33,10 +35,10 @@ class App:
     """The request handler given to httpd.Server."""
 
     def __init__(self, engine):
-        from . import containers, images, system
+        from . import containers, images, networks, system, volumes
         self.engine = engine
         self.router = Router()
-        for module in (system, images, containers):
+        for module in (system, images, containers, networks, volumes):
             module.register(self.router, engine)
 
     async def __call__(self, req: Request):

@@ -1,5 +1,5 @@
 """Container routes: create, start, attach, wait, resize, stop, kill, restart, pause,
-unpause, rm, prune, list, inspect, logs, rename, top, archive; and the default networks' inspect.
+unpause, rm, prune, list, inspect, logs, rename, top, archive.
 
 Attach is the one route that leaves HTTP: after `101 UPGRADED` the connection is
 a byte pipe to the container's supervisor. Output goes to the client as the
@@ -80,7 +80,7 @@ def register(router, engine) -> None:
 
     @router.route("DELETE", r"/containers/(?P<id>[^/]+)")
     async def remove(req):
-        await svc().remove(req.params["id"], query_bool(req, "force"))
+        await svc().remove(req.params["id"], query_bool(req, "force"), query_bool(req, "v"))
         return Response(204)
 
     @router.route("POST", ID + "/rename")
@@ -145,18 +145,6 @@ def register(router, engine) -> None:
         header = base64.b64encode(json.dumps(stat).encode()).decode()
         headers = {"X-Docker-Container-Path-Stat": header, "Content-Type": "application/x-tar"}
         return Response(200, b"" if body is None else body, headers)
-
-    # The default networks, read-only, until networks have their own routes.
-    @router.route("GET", "/networks")
-    async def networks(req):
-        nets = engine.networks
-        return json_response([nets.inspect(n, svc().network_containers(n)) for n in nets.names()])
-
-    @router.route("GET", r"/networks/(?P<id>[^/]+)")
-    async def network(req):
-        nets = engine.networks
-        name = nets.resolve(req.params["id"])
-        return json_response(nets.inspect(name, svc().network_containers(name)))
 
 
 async def _pipe(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter, trailing: bytes,

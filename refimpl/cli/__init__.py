@@ -8,7 +8,7 @@ the other. Every failure is one line on stderr, never a traceback.
 
 Modules: client (HTTP, version negotiation, hijack), streams (attach I/O), run (run,
 create, start, exec), containers (ps, inspect, logs, lifecycle verbs), images, cp,
-system (version, info), template and output (`--format`), units (flag grammars).
+system (version, info), networks, volumes, template and output (`--format`), units (flag grammars).
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import sys
 
 import refimpl
 
-from . import containers, cp, images, registry, run, system
+from . import containers, cp, images, networks, registry, run, system, volumes
 from .client import CLIError, Client
 
 # `docker container ls`, `docker image rm`, ...: management commands as aliases.
@@ -56,7 +56,7 @@ def build_parser() -> Parser:
     top.add_argument("-H", "--host", help="Daemon socket to connect to (unix:// or tcp://)")
     top.add_argument("-v", "--version", action="version", version=f"refimpl version {refimpl.__version__}")
     sub = top.add_subparsers(metavar="COMMAND", parser_class=Parser)
-    for module in (run, containers, images, registry, cp, system):
+    for module in (run, containers, images, registry, cp, system, networks, volumes):
         module.register(sub, _command)
     return top
 

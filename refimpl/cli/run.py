@@ -52,10 +52,21 @@ def container_config(a) -> dict:
             host["Binds"].append(v)
         else:
             volumes[v] = {}
+    for m in a.mount or []:
+        host.setdefault("Mounts", []).append(_flag(units.parse_mount)(m))
+    if a.volumes_from:
+        host["VolumesFrom"] = a.volumes_from
+    if a.volume_driver:
+        host["VolumeDriver"] = a.volume_driver
+    for t in a.tmpfs or []:
+        path, _, opts = t.partition(":")
+        host.setdefault("Tmpfs", {})[path] = opts
     for p in a.publish or []:
         port, ip, hport = _flag(units.parse_publish)(p)
         exposed[port] = {}
         host["PortBindings"].setdefault(port, []).append({"HostIp": ip, "HostPort": hport})
+    if a.publish_all:
+        host["PublishAllPorts"] = True
     if a.memory:
         host["Memory"] = _flag(units.ram_in_bytes)(a.memory)
     if a.memory_swap:
@@ -79,6 +90,13 @@ def container_config(a) -> dict:
             "StdinOnce": a.interactive and attach, "AttachStdin": a.interactive and attach,
             "AttachStdout": attach, "AttachStderr": attach, "Env": [_env(e) for e in a.env or []],
             "Labels": labels, "Volumes": volumes, "ExposedPorts": exposed, "HostConfig": host}
+    if a.ip or a.network_alias:
+        if not a.network or a.network in ("bridge", "host", "none", "default"):
+            raise CLIError("--ip and --network-alias need a user-defined network (--network NAME)", 125)
+        endpoint = {"Aliases": a.network_alias or []}
+        if a.ip:
+            endpoint["IPAMConfig"] = {"IPv4Address": a.ip}
+        body["NetworkingConfig"] = {"EndpointsConfig": {a.network: endpoint}}
     if a.command:
         body["Cmd"] = a.command
     if a.entrypoint is not None:
@@ -219,9 +237,15 @@ def _container_flags(p) -> None:
     add("--name")
     add("-e", "--env", action="append")
     add("-v", "--volume", action="append")
+    add("--mount", action="append")
+    add("--volumes-from", action="append")
+    add("--volume-driver")
+    add("--tmpfs", action="append")
     add("-w", "--workdir")
     add("-u", "--user")
     add("--network", "--net")
+    add("--ip")
+    add("--network-alias", "--net-alias", action="append")
     add("--entrypoint")
     add("-m", "--memory")
     add("--memory-swap")
@@ -232,6 +256,7 @@ def _container_flags(p) -> None:
     add("-h", "--hostname")
     add("-l", "--label", action="append")
     add("-p", "--publish", action="append")
+    add("-P", "--publish-all", action="store_true")
     add("--expose", action="append")
     add("--privileged", action="store_true")
     add("--cap-add", action="append")

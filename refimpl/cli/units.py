@@ -164,3 +164,62 @@ def go_time(iso: str) -> float:
         return 0.0
     t = datetime.fromisoformat(m.group(1) + (m.group(3).replace("Z", "+00:00")))
     return t.timestamp() + float(m.group(2) or 0)
+
+
+def _bool_field(key: str, value: str | None) -> bool:
+    if value is None:
+        return True
+    if value.lower() in ("true", "1"):
+        return True
+    if value.lower() in ("false", "0"):
+        return False
+    raise UnitError(f"invalid value for {key}: {value}")
+
+
+def parse_mount(spec: str) -> dict:
+    """`--mount type=volume,src=x,dst=/d,readonly,...` (docker/cli opts/mount.go, a CSV of
+    key=value fields) -> one HostConfig.Mounts object. The type defaults to volume."""
+    m: dict = {"Type": "volume"}
+    vol: dict = {}
+    tmpfs: dict = {}
+    for field in (f.strip() for f in spec.split(",")):
+        if not field:
+            continue
+        key, sep, value = field.partition("=")
+        key = key.lower()
+        if not sep and key not in ("readonly", "ro", "volume-nocopy"):
+            raise UnitError(f"invalid field '{field}' must be a key=value pair")
+        val = value if sep else None
+        if key == "type":
+            m["Type"] = value
+        elif key in ("source", "src"):
+            m["Source"] = value
+        elif key in ("target", "destination", "dst"):
+            m["Target"] = value
+        elif key in ("readonly", "ro"):
+            m["ReadOnly"] = _bool_field(key, val)
+        elif key == "volume-nocopy":
+            vol["NoCopy"] = _bool_field(key, val)
+        elif key == "volume-label":
+            k, _, v = value.partition("=")
+            vol.setdefault("Labels", {})[k] = v
+        elif key == "volume-driver":
+            vol.setdefault("DriverConfig", {})["Name"] = value
+        elif key == "tmpfs-size":
+            tmpfs["SizeBytes"] = ram_in_bytes(value)
+        elif key == "tmpfs-mode":
+            try:
+                tmpfs["Mode"] = int(value, 8)
+            except ValueError:
+                raise UnitError(f"invalid value for {key}: {value}") from None
+        elif key in ("bind-propagation", "consistency", "bind-recursive"):
+            pass
+        else:
+            raise UnitError(f"unexpected key '{key}' in '{field}'")
+    if not m.get("Target"):
+        raise UnitError("target is required")
+    if vol:
+        m["VolumeOptions"] = vol
+    if tmpfs:
+        m["TmpfsOptions"] = tmpfs
+    return m

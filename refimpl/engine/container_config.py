@@ -40,7 +40,7 @@ RESTART_FIELDS = {"Name": _STR, "MaximumRetryCount": _INT}
 HOST_FIELDS = {
     "Memory": _INT, "MemorySwap": _INT, "NanoCpus": _INT, "CpuQuota": _INT, "CpuPeriod": _INT,
     "CpuShares": _INT, "PidsLimit": _INT, "ReadonlyRootfs": _BOOL, "NetworkMode": _STR,
-    "Binds": _STRLIST, "AutoRemove": _BOOL, "Init": _BOOL, "Privileged": _BOOL,
+    "Binds": _STRLIST, "VolumesFrom": _STRLIST, "AutoRemove": _BOOL, "Init": _BOOL, "Privileged": _BOOL,
     "RestartPolicy": RESTART_FIELDS,
 }
 RESTART_POLICIES = ("", "no", "always", "unless-stopped", "on-failure")
@@ -146,8 +146,8 @@ def merge(body: dict, image_config: dict) -> tuple[dict, dict]:
     host = {k: v for k, v in (body.get("HostConfig") or {}).items() if v is not None}
     mode = host.get("NetworkMode") or "default"
     host["NetworkMode"] = "bridge" if mode == "default" else mode
-    if host["NetworkMode"] not in ("bridge", "host", "none"):
-        raise InvalidParameter(f"network {host['NetworkMode']} not found")
+    if host["NetworkMode"].startswith("container:"):
+        raise InvalidParameter("joining another container's network namespace is not supported")
     policy = dict(host.get("RestartPolicy") or {})
     policy["Name"] = policy.get("Name") or "no"
     policy["MaximumRetryCount"] = policy.get("MaximumRetryCount") or 0
@@ -172,8 +172,6 @@ def merge(body: dict, image_config: dict) -> tuple[dict, dict]:
                                "see usage")
     if host["NanoCpus"] and (host["CpuQuota"] or host["CpuPeriod"]):
         raise InvalidParameter("Conflicting options: Nano CPUs and CPU Period cannot both be set")
-    for bind in host.get("Binds") or []:
-        parse_bind(bind)
     host.setdefault("PidsLimit", None)
     host.setdefault("ReadonlyRootfs", False)
     host.setdefault("AutoRemove", False)
@@ -181,25 +179,6 @@ def merge(body: dict, image_config: dict) -> tuple[dict, dict]:
     host.setdefault("LogConfig", {"Type": "json-file", "Config": {}})
     cfg["StopSignal"] = cfg.get("StopSignal") or "SIGTERM"
     return cfg, host
-
-
-def parse_bind(bind: str) -> tuple[str, str, bool]:
-    """`/host:/container[:ro|rw]` -> (source, target, readonly). Named volumes are not supported."""
-    parts = bind.split(":")
-    if len(parts) not in (2, 3) or not all(parts[:2]):
-        raise InvalidParameter(f"invalid volume specification: '{bind}'")
-    src, dst = parts[0], parts[1]
-    mode = parts[2] if len(parts) == 3 else "rw"
-    if not set(mode.split(",")) <= {"ro", "rw", "z", "Z", "private", "rprivate", "shared", "rshared",
-                                    "slave", "rslave", "nocopy"}:
-        raise InvalidParameter(f"invalid mode: {mode}")
-    if not dst.startswith("/"):
-        raise InvalidParameter(f"invalid volume specification: '{bind}': "
-                               "invalid mount config: mount path must be absolute")
-    if not src.startswith("/"):
-        raise InvalidParameter(f"invalid volume specification: '{bind}': "
-                               "named volumes are not supported")
-    return src, dst, "ro" in mode.split(",")
 
 
 def check_name(name: str) -> str:
@@ -291,8 +270,9 @@ FILTER_KEYS = ("name", "id", "label", "status", "ancestor", "exited", "before", 
 STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
 
 
-def parse_filters(text: str | None) -> dict[str, list[str]]:
-    """`filters` JSON ({"name": {"x": true}} or the older {"name": ["x"]}) -> {key: [values]}."""
+def parse_filters(text: str | None, keys=None) -> dict[str, list[str]]:
+    """`filters` JSON ({"name": {"x": true}} or the older {"name": ["x"]}) -> {key: [values]};
+    `keys` are the filters allowed (the container list's by default)."""
     if not text:
         return {}
     try:
@@ -303,7 +283,7 @@ def parse_filters(text: str | None) -> dict[str, list[str]]:
         raise InvalidParameter("invalid filter: not a JSON object")
     out: dict[str, list[str]] = {}
     for key, value in raw.items():
-        if key not in FILTER_KEYS:
+        if key not in (keys or FILTER_KEYS):
             raise InvalidParameter(f"invalid filter '{key}'")
         if isinstance(value, dict):
             values = [k for k, v in value.items() if v]

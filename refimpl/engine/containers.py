@@ -38,7 +38,8 @@ from pathlib import Path
 from . import container_config as cc
 from . import logs as logs_mod
 from . import persist
-from .errors import Conflict, EngineError, InvalidParameter, NotFound
+from . import volumes as vol
+from .errors import Conflict, EngineError, Forbidden, InvalidParameter, NotFound
 from .state import Event, Lifecycle, State, StateError, inspect_flags
 
 log = logging.getLogger("refimpl.engine.containers")
@@ -57,9 +58,13 @@ class StartFailed(EngineError):
 def attach(engine, bridge: str = "refimpl0", bip: str | None = None) -> "ContainerService":
     """Wire containers and networks into the engine (called once by refimpld)."""
     from .networks import NetworkService
+    from .volumes import VolumeService
     engine.networks = NetworkService(engine.data_root, bridge, bip)
     engine.networks.setup()
+    from .volume_plugins import plugin_dirs
+    engine.volumes = VolumeService(engine.data_root, plugin_dirs(engine.exec_root))
     engine.containers = ContainerService(engine)
+    engine.volumes.users = engine.containers.volume_users
     return engine.containers
 
 
@@ -68,7 +73,7 @@ class Container:
 
     PERSISTED = ("id", "name", "created", "path", "args", "config", "host_config", "image_id",
                  "state", "pid", "exit_code", "error", "started_at", "finished_at", "oom_killed",
-                 "restart_count", "manual_stop", "has_started")
+                 "restart_count", "manual_stop", "has_started", "mounts")
 
     def __init__(self, root: Path, **rec):
         self.id: str = rec["id"]
@@ -89,6 +94,7 @@ class Container:
         self.restart_count: int = rec.get("restart_count", 0)
         self.manual_stop: bool = rec.get("manual_stop", False)
         self.has_started: bool = rec.get("has_started", False)
+        self.mounts: list[dict] = rec.get("mounts") or []     # mount points (engine/volumes.py)
         self.dir = root / self.id
         self.shim = None                                   # refimpl.runtime.Shim while it runs
         self.exit_waiters: list[asyncio.Future] = []       # woken at the next exit
@@ -156,8 +162,7 @@ class ContainerService:
         """After a daemon restart: re-adopt a live supervisor, or record the exit it left."""
         from ..runtime import Shim
         if c.state not in (State.RUNNING, State.PAUSED, State.RESTARTING):
-            if self.engine.networks.endpoint(c.id):
-                self.engine.networks.release(c.id)
+            self.engine.networks.release(c.id)
             if loop and c.state is State.EXITED and c.has_started and self._should_restart(c, True):
                 self._task(self._boot_start(c), loop)     # "always" comes back with the daemon
             return
@@ -174,6 +179,7 @@ class ContainerService:
             c.save()
             if loop:
                 self._task(self._monitor(c, shim), loop)
+                self._task(self._republish(c), loop)
             return
         st = None
         if (self.exec_root / c.id / "spec.json").exists():
@@ -187,6 +193,18 @@ class ContainerService:
         c.save()
         if loop and self._should_restart(c, at_boot=True):
             self._task(self._boot_start(c), loop)
+
+    async def _republish(self, c: Container) -> None:
+        """A re-adopted container's published ports: the proxies died with the old daemon."""
+        mode = c.host_config["NetworkMode"]
+        nets = self.engine.networks
+        ep = nets.endpoint(c.id) if mode == "bridge" else nets.user_endpoint(c.id, mode)
+        if not ep:
+            return
+        try:
+            await nets.publish(c.id, _port_requests(c.config, c.host_config), ep["IPAddress"])
+        except (OSError, EngineError) as e:
+            log.warning("publishing the ports of %s again: %s", c.id[:12], e)
 
     def _task(self, coro, loop=None) -> asyncio.Task:
         task = (loop or asyncio.get_running_loop()).create_task(coro)
@@ -225,6 +243,10 @@ class ContainerService:
     def image_users(self, image_id: str) -> list[str]:
         return [c.id for c in self.by_id.values() if c.image_id == image_id]
 
+    def volume_users(self, name: str) -> list[str]:
+        return [c.id for c in self.by_id.values()
+                if any(m.get("Name") == name for m in c.mounts if m["Type"] == "volume")]
+
     # --- create -------------------------------------------------------------------------
     def create(self, raw_body: bytes, name: str | None = None) -> dict:
         body = cc.parse_body(raw_body)
@@ -235,6 +257,12 @@ class ContainerService:
             raise InvalidParameter("No image specified")
         image = self.engine.images.resolve(image_ref)
         config, host = cc.merge(body, image.config)
+        if host["NetworkMode"] not in ("bridge", "host", "none"):
+            try:
+                host["NetworkMode"] = self.engine.networks.resolve(host["NetworkMode"])
+            except NotFound as e:    # 400, not 404: a 404 makes the docker CLI pull the image
+                raise InvalidParameter(str(e)) from None
+        endpoints = (body.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}
         if host["NetworkMode"] == "bridge" and self.engine.networks.error:
             raise EngineError(self.engine.networks.error)
         if name is None:
@@ -243,18 +271,36 @@ class ContainerService:
                 name = "/" + cc.random_name() + str(secrets.randbelow(100))
         if name in self.names:
             raise Conflict(_name_conflict(name, self.names[name]))
+        img = image.config.get("config") or image.config.get("Config") or {}
+        if img.get("ExposedPorts"):
+            config["ExposedPorts"] = {**img["ExposedPorts"], **(config.get("ExposedPorts") or {})}
+        _port_requests(config, host)                                 # validates the bindings
+        if img.get("Volumes"):
+            config["Volumes"] = {**img["Volumes"], **(config.get("Volumes") or {})}
+        volumes_from = []
+        for spec in host.get("VolumesFrom") or []:
+            ref, mode = vol.parse_volumes_from(spec)
+            volumes_from.append((self.get(ref).mounts, mode))
+        mounts = self.engine.volumes.plan_mounts(host, config.get("Volumes"), volumes_from)
         cid = secrets.token_hex(32)
         if not config.get("Hostname"):
             config["Hostname"] = socket.gethostname() if host["NetworkMode"] == "host" else cid[:12]
         argv = (config.get("Entrypoint") or []) + (config.get("Cmd") or [])
         c = Container(self.root, id=cid, name=name, created=cc.now_rfc3339(), path=argv[0],
-                      args=argv[1:], config=config, host_config=host, image_id=image.id)
+                      args=argv[1:], config=config, host_config=host, image_id=image.id,
+                      mounts=mounts)
         try:
             for sub in ("upper", "work", "merged"):
                 (c.dir / sub).mkdir(parents=True, exist_ok=True)
+            if self.engine.networks.user_net(host["NetworkMode"]):
+                mode = host["NetworkMode"]
+                self.engine.networks.attach_config(cid, mode, endpoints.get(mode) or next(
+                    (v for k, v in endpoints.items() if self.engine.networks.resolve(k) == mode), None))
             c.save()
         except BaseException:
             shutil.rmtree(c.dir, ignore_errors=True)
+            self._remove_anonymous(c)
+            self.engine.networks.forget(cid)
             raise
         self.by_id[cid] = c
         self.names[name] = cid
@@ -278,11 +324,15 @@ class ContainerService:
             networks = self.engine.networks
             try:
                 spec, on_netns = self._spec(c)
+                if spec.net is not None:
+                    await networks.publish(c.id, _port_requests(c.config, c.host_config),
+                                           spec.net.address.split("/")[0])
                 shim = spawn(spec, str(state_dir), on_netns=on_netns)
                 self._connect_pending(c, shim)
                 pid = shim.start()
             except (StartError, ValueError, OSError, NetworkError, EngineError) as e:
                 networks.release(c.id)
+                self._unmount_volumes(c)
                 text = str(e).splitlines()[0] if str(e) else type(e).__name__
                 code = getattr(e, "exit_code", 128)
                 if isinstance(e, StartError):
@@ -311,12 +361,27 @@ class ContainerService:
         image = self.engine.images.get(c.image_id)
         host, cfg = c.host_config, c.config
         mode = host["NetworkMode"]
-        net, on_netns, ip = None, None, None
+        nets = self.engine.networks
+        net, on_netns, ip, dns = None, None, None, []
         if mode == "bridge":
-            ep = self.engine.networks.allocate(c.id)
+            ep = nets.allocate(c.id)
+        elif mode not in ("host", "none"):
+            ep = nets.allocate_user(c.id, mode, self._dns_names(c), 0)
+            dns = [ep["DNSServer"]]
+        if mode not in ("host", "none"):
             ip = ep["IPAddress"]
             net = NetConfig("eth0", f"{ip}/{ep['IPPrefixLen']}", ep["Gateway"], ep["MacAddress"])
-            on_netns = lambda pid: self.engine.networks.plug(c.id, pid)  # noqa: E731
+            extra = [n for n in nets.networks_of(c.id, mode) if n != mode]
+            for i, name in enumerate(extra, 1):
+                nets.allocate_user(c.id, name, self._dns_names(c), i)
+
+            def on_netns(pid):
+                if mode == "bridge":
+                    nets.plug(c.id, pid)
+                else:
+                    nets.plug_user(c.id, mode, pid, configure=False)
+                for name in extra:
+                    nets.plug_user(c.id, name, pid, configure=True)
         hostname = cfg.get("Hostname") or c.id[:12]
         try:
             host_resolv = Path("/etc/resolv.conf").read_text()
@@ -329,16 +394,26 @@ class ContainerService:
                 hosts = files.hosts_file(None, hostname)
         else:
             hosts = files.hosts_file(ip, hostname, ipv6=False)
-        etc = {"hosts": hosts, "resolv.conf": files.resolv_conf(host_resolv, bridge=mode != "host"),
+        etc = {"hosts": hosts, "resolv.conf": files.resolv_conf(host_resolv, bridge=mode != "host", dns=dns),
                "hostname": hostname + "\n"}
         for name, text in etc.items():
             (c.dir / name).write_text(text)
         mounts = []
-        for bind in host.get("Binds") or []:
-            src, dst, ro = cc.parse_bind(bind)
-            if not os.path.exists(src):
-                os.makedirs(src, exist_ok=True)      # as Docker does for -v binds
-            mounts.append(Mount(dst, src, "bind", ro))
+        layers = [str(c.dir / "upper"), *self.engine.images.layer_dirs(image)]
+        for m in c.mounts:
+            if m["Type"] == "tmpfs":
+                mounts.append(Mount(m["Destination"], "", "tmpfs", not m["RW"], m.get("Options") or ""))
+                continue
+            source = m["Source"]
+            if m["Type"] == "volume":
+                if not self.engine.volumes.exists(m["Name"]):
+                    self.engine.volumes.create(m["Name"], m.get("Driver"))   # removed behind our back
+                source = self.engine.volumes.mount(m["Name"], c.id)
+                if m.get("CopyUp"):
+                    self.engine.volumes.copy_up(source, layers, m["Destination"])
+            elif not os.path.exists(source):
+                os.makedirs(source, exist_ok=True)      # as Docker does for -v binds
+            mounts.append(Mount(m["Destination"], source, "bind", not m["RW"]))
         nano = host.get("NanoCpus") or 0
         if not nano and host.get("CpuQuota") and host.get("CpuQuota") > 0:
             nano = host["CpuQuota"] * 10**9 // (host.get("CpuPeriod") or 100_000)
@@ -349,7 +424,8 @@ class ContainerService:
             env=list(cfg.get("Env") or []), cwd=cfg.get("WorkingDir") or "/", user=cfg.get("User") or "",
             hostname=hostname, tty=c.tty, open_stdin=bool(cfg.get("OpenStdin")),
             stdin_once=bool(cfg.get("StdinOnce")), readonly_rootfs=bool(host.get("ReadonlyRootfs")),
-            mounts=mounts, etc_files={n: str(c.dir / n) for n in etc}, network_mode=mode, net=net,
+            mounts=mounts, etc_files={n: str(c.dir / n) for n in etc},
+            network_mode=mode if mode in ("host", "none") else "bridge", net=net,
             memory=host.get("Memory") or 0, memory_swap=host.get("MemorySwap") or 0, nano_cpus=nano,
             pids_limit=max(host.get("PidsLimit") or 0, 0), stop_signal=cfg.get("StopSignal") or "SIGTERM",
             cgroup_parent=CGROUP_PARENT, log_path=str(c.log_path),
@@ -368,8 +444,18 @@ class ContainerService:
             pass
         await self._on_exit(c, shim.exit_status())
 
+    def _unmount_volumes(self, c: Container) -> None:
+        """Give plugin volumes back (`VolumeDriver.Unmount`) once the container has stopped."""
+        for m in c.mounts:
+            if m["Type"] == "volume" and m.get("Driver", "local") != "local":
+                try:
+                    self.engine.volumes.unmount(m["Name"], c.id)
+                except EngineError as e:
+                    log.warning("unmounting volume %s of %s: %s", m["Name"], c.id[:12], e)
+
     async def _on_exit(self, c: Container, st) -> None:
         c.shim, c.pid = None, 0
+        await asyncio.to_thread(self._unmount_volumes, c)
         c.exit_code = st.exit_code if st else 255
         c.finished_at = st.finished_at if st else cc.now_rfc3339()
         c.oom_killed = st.oom_killed if st else False
@@ -508,23 +594,23 @@ class ContainerService:
         c.save()
 
     # --- remove, rename -------------------------------------------------------------------
-    async def remove(self, ref: str, force: bool = False) -> None:
+    async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
         c = self.get(ref)
         c.life.check(Event.FORCE_REMOVE if force else Event.REMOVE, ref)
         if c.state in (State.RUNNING, State.PAUSED, State.RESTARTING):
             await self._stop(c, 0)
-        await self._remove(c, Event.FORCE_REMOVE if force else Event.REMOVE)
+        await self._remove(c, Event.FORCE_REMOVE if force else Event.REMOVE, volumes)
 
     async def _remove_quietly(self, c: Container) -> None:
         try:
             if c.id in self.by_id and c.state not in (State.REMOVING, State.DEAD):
-                await self._remove(c, Event.FORCE_REMOVE)
+                await self._remove(c, Event.FORCE_REMOVE, volumes=True)
         except Exception as e:  # noqa: BLE001
             log.warning("auto-removing %s: %s", c.id[:12], e)
 
-    async def _remove(self, c: Container, event: Event) -> None:
+    async def _remove(self, c: Container, event: Event, volumes: bool = False) -> None:
         c.life.fire(event)
-        self.engine.networks.release(c.id)
+        self.engine.networks.forget(c.id)
         try:
             shutil.rmtree(self.exec_root / c.id, ignore_errors=True)
             shutil.rmtree(c.dir)
@@ -536,6 +622,8 @@ class ContainerService:
         self.by_id.pop(c.id, None)
         if self.names.get(c.name) == c.id:
             del self.names[c.name]
+        if volumes:
+            self._remove_anonymous(c)
         self._fail_pending(c)
         c.wake(c.exit_waiters)
         c.wake(c.remove_waiters)
@@ -565,6 +653,7 @@ class ContainerService:
         if name in self.names:
             raise Conflict("Error when allocating new name: " + _name_conflict(name, self.names[name]))
         del self.names[c.name]
+        self.engine.networks.rename(c.id, c.name.lstrip("/"), name.lstrip("/"))
         c.name = name
         self.names[name] = c.id
         c.save()
@@ -726,22 +815,78 @@ class ContainerService:
 
     # --- list and inspect --------------------------------------------------------------------
     def _networks(self, c: Container) -> dict:
+        nets = self.engine.networks
         mode = c.host_config["NetworkMode"]
-        ep = self.engine.networks.endpoint(c.id) if mode == "bridge" else None
-        ep = ep or {}
-        net = {"IPAMConfig": None, "Links": None, "Aliases": None,
-               "MacAddress": ep.get("MacAddress", ""),
-               "NetworkID": self.engine.networks.ids.get(mode, ""), "EndpointID": ep.get("EndpointID", ""),
-               "Gateway": ep.get("Gateway", ""), "IPAddress": ep.get("IPAddress", ""),
-               "IPPrefixLen": ep.get("IPPrefixLen", 0), "IPv6Gateway": "", "GlobalIPv6Address": "",
-               "GlobalIPv6PrefixLen": 0, "DriverOpts": None, "DNSNames": None}
-        return {mode: net}
+        out = {}
+        for name in nets.networks_of(c.id, mode) or [mode]:
+            if name in ("bridge", "host", "none"):
+                ep = (nets.endpoint(c.id) if name == "bridge" else None) or {}
+            else:
+                ep = nets.user_endpoint(c.id, name) or {}
+            cfg = nets.attached.get(c.id, {}).get(nets.id_of(name)) if nets.user_net(name) else None
+            out[name] = {
+                "IPAMConfig": {"IPv4Address": cfg["IPv4Address"]} if cfg and cfg["IPv4Address"] else None,
+                "Links": None, "Aliases": (cfg or {}).get("Aliases") or None,
+                "MacAddress": ep.get("MacAddress", ""), "NetworkID": nets.id_of(name),
+                "EndpointID": ep.get("EndpointID", ""), "Gateway": ep.get("Gateway", ""),
+                "IPAddress": ep.get("IPAddress", ""), "IPPrefixLen": ep.get("IPPrefixLen", 0),
+                "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DriverOpts": None,
+                "DNSNames": ep.get("DNSNames") or None}
+        return out
+
+    def _dns_names(self, c: Container) -> list[str]:
+        return [c.name.lstrip("/"), c.id[:12]]
+
+    # --- network connect / disconnect ----------------------------------------------------------
+    async def connect(self, net_ref: str, ref: str, config: dict | None) -> None:
+        from ..network.bridge import NetworkError
+        nets = self.engine.networks
+        name, c = nets.resolve(net_ref), self.get(ref)
+        mode = c.host_config["NetworkMode"]
+        if mode in ("host", "none") or name in ("host", "none"):
+            raise InvalidParameter("container sharing network namespace with another container or host "
+                                   "cannot be connected to any other network")
+        if nets.user_net(name) is None:
+            raise InvalidParameter(f"connecting to the predefined network {name} is not supported")
+        if name == mode or nets.is_attached(c.id, name):
+            raise Forbidden(f"endpoint with name {c.name.lstrip('/')} already exists in network {name}")
+        nets.attach_config(c.id, name, config)
+        if c.shim is None or c.state not in (State.RUNNING, State.PAUSED):
+            return
+        used = {ep["Ifname"] for n in nets.networks_of(c.id, mode)
+                if (ep := nets.user_endpoint(c.id, n)) and "Ifname" in ep}
+        index = next(i for i in range(1, 64) if f"eth{i}" not in used)
+        try:
+            nets.allocate_user(c.id, name, self._dns_names(c), index)
+            await asyncio.to_thread(nets.plug_user, c.id, name, c.pid, True)
+        except BaseException as e:
+            await asyncio.to_thread(nets.detach_config, c.id, name)
+            if isinstance(e, (NetworkError, OSError)):
+                raise EngineError(f"cannot connect {c.name.lstrip('/')} to {name}: {e}") from None
+            raise
+
+    async def disconnect(self, net_ref: str, ref: str, force: bool = False) -> None:
+        nets = self.engine.networks
+        name = nets.resolve(net_ref)
+        try:
+            c = self.get(ref)
+        except NotFound:
+            if force:
+                return
+            raise
+        if nets.user_net(name) is None or not nets.is_attached(c.id, name):
+            if name == c.host_config["NetworkMode"]:
+                raise InvalidParameter(f"disconnecting from the predefined network {name} is not supported")
+            raise Forbidden(f"container {c.id} is not connected to network {name}")
+        await asyncio.to_thread(nets.detach_config, c.id, name)
+
 
     def summary(self, c: Container, size: bool = False) -> dict:
         image = c.config.get("Image", "")
         out = {"Id": c.id, "Names": [c.name], "Image": image, "ImageID": c.image_id,
                "Command": " ".join([c.path, *c.args]), "Created": int(cc.parse_time(c.created)),
-               "Ports": [], "Labels": c.config.get("Labels") or {}, "State": c.state.value,
+               "Ports": _ports_summary(self.engine.networks.ports(c.id)), "Labels": c.config.get("Labels") or {},
+               "State": c.state.value,
                "Status": cc.status_text(c.state.value, c.exit_code, c.started_at, c.finished_at,
                                         time.time()),
                "HostConfig": {"NetworkMode": c.host_config["NetworkMode"]},
@@ -757,13 +902,21 @@ class ContainerService:
         except NotFound:
             return 0
 
-    def _mounts(self, c: Container) -> list[dict]:
-        out = []
-        for bind in c.host_config.get("Binds") or []:
-            src, dst, ro = cc.parse_bind(bind)
-            out.append({"Type": "bind", "Source": src, "Destination": dst, "Mode": "ro" if ro else "",
-                        "RW": not ro, "Propagation": "rprivate"})
-        return out
+    @staticmethod
+    def _mounts(c: Container) -> list[dict]:
+        return [{k: v for k, v in m.items() if k not in ("CopyUp", "Options")} for m in c.mounts]
+
+    def _remove_anonymous(self, c: Container) -> None:
+        """`rm -v`, `--rm`: the container's anonymous volumes that no other container uses."""
+        for m in c.mounts:
+            if m["Type"] != "volume" or not self.engine.volumes.exists(m["Name"]):
+                continue
+            if vol.ANON_LABEL not in (self.engine.volumes.inspect(m["Name"])["Labels"] or {}):
+                continue
+            try:
+                self.engine.volumes.remove(m["Name"])
+            except Conflict:
+                pass
 
     def list(self, include_stopped: bool = False, limit: int | None = None, size: bool = False,
              filters: str | None = None) -> list[dict]:
@@ -794,8 +947,8 @@ class ContainerService:
                 continue
             if "ancestor" in f and c.image_id not in ancestors:
                 continue
-            if "network" in f and not any(n in (c.host_config["NetworkMode"],
-                                               self.engine.networks.ids.get(c.host_config["NetworkMode"]))
+            joined = self.engine.networks.networks_of(c.id, c.host_config["NetworkMode"])
+            if "network" in f and not any(n in joined or n in map(self.engine.networks.id_of, joined)
                                           for n in f["network"]):
                 continue
             if any(c.created >= b.created for b in before) or any(c.created <= x.created for x in since):
@@ -829,7 +982,9 @@ class ContainerService:
                 "WorkDir": str(c.dir / "work"), "MergedDir": str(c.dir / "merged")}},
             "Mounts": self._mounts(c), "Config": c.config,
             "NetworkSettings": {"Bridge": "", "SandboxID": "", "SandboxKey": "", "HairpinMode": False,
-                                "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0, "Ports": {},
+                                "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
+                                "Ports": {**{k: None for k in c.config.get("ExposedPorts") or {}},
+                                          **self.engine.networks.ports(c.id)},
                                 "EndpointID": net["EndpointID"], "Gateway": net["Gateway"],
                                 "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
                                 "IPAddress": net["IPAddress"], "IPPrefixLen": net["IPPrefixLen"],
@@ -856,6 +1011,33 @@ class ContainerService:
                              "MacAddress": ep["MacAddress"],
                              "IPv4Address": f"{ep['IPAddress']}/{ep['IPPrefixLen']}", "IPv6Address": ""}
         return out
+
+
+def _port_requests(config: dict, host: dict) -> list[tuple[str, str, str]]:
+    """("80/tcp", host ip, host port or "" for any) for each port to publish: HostConfig.PortBindings,
+    and with PublishAllPorts every exposed port not bound otherwise."""
+    out = []
+    bindings = dict(host.get("PortBindings") or {})
+    if host.get("PublishAllPorts"):
+        for key in config.get("ExposedPorts") or {}:
+            bindings.setdefault(key, [{"HostIp": "", "HostPort": ""}])
+    for key, binds in bindings.items():
+        port, _, proto = key.partition("/")
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise InvalidParameter(f"invalid port specification: \"{key}\"")
+        if (proto or "tcp") != "tcp":
+            raise InvalidParameter(f"publishing {proto} ports is not supported: {key}")
+        for b in binds or [{}]:
+            hp = str((b or {}).get("HostPort") or "")
+            if hp and not all(x.isdigit() and int(x) < 65536 for x in hp.split("-", 1)):
+                raise InvalidParameter(f"invalid port specification: \"{hp}\"")
+            out.append((f"{port}/tcp", (b or {}).get("HostIp") or "", hp))
+    return out
+
+
+def _ports_summary(ports: dict) -> list[dict]:
+    return [{"IP": b["HostIp"], "PrivatePort": int(k.split("/")[0]), "PublicPort": int(b["HostPort"]),
+             "Type": k.split("/")[1]} for k, binds in ports.items() for b in binds]
 
 
 def _name_conflict(name: str, cid: str) -> str:

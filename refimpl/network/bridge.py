@@ -22,6 +22,13 @@ docker0. The rules mirror Docker's for a bridge:
             -i BR ! -o BR -j ACCEPT            (outbound)
     nat     -s SUBNET ! -o BR -j MASQUERADE    (outbound NAT)
 
+A user-defined network is isolated from the engine's other bridges as Docker
+isolates its networks (DOCKER-ISOLATION): with ``isolate`` set to the prefix
+all the engine's bridge names share, one more rule before the outbound ACCEPT
+drops what would go from this bridge to any of them:
+
+    filter  -i BR -o PREFIX+ -j DROP           (another network of ours)
+
 An internal network (``--internal``) keeps container-to-container traffic and
 drops everything that would leave or enter the bridge from elsewhere; it has no
 NAT.
@@ -102,7 +109,7 @@ def _iptables(*args: str, check: bool = True) -> bool:
     return proc.returncode == 0
 
 
-def _rules(bridge: str, subnet: ipaddress.IPv4Network, internal: bool):
+def _rules(bridge: str, subnet: ipaddress.IPv4Network, internal: bool, isolate: str = ""):
     """(table, built-in chain to jump from, rules of our chain) for a bridge."""
     if internal:
         filt = [["-i", bridge, "-o", bridge, "-j", "ACCEPT"],
@@ -111,6 +118,7 @@ def _rules(bridge: str, subnet: ipaddress.IPv4Network, internal: bool):
         return [("filter", "FORWARD", filt)]
     filt = [["-o", bridge, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"],
             ["-i", bridge, "-o", bridge, "-j", "ACCEPT"],
+            *([["-i", bridge, "-o", isolate + "+", "-j", "DROP"]] if isolate else []),
             ["-i", bridge, "!", "-o", bridge, "-j", "ACCEPT"]]
     nat = [["-s", str(subnet), "!", "-o", bridge, "-j", "MASQUERADE"]]
     return [("filter", "FORWARD", filt), ("nat", "POSTROUTING", nat)]
@@ -184,7 +192,7 @@ def _check_bridge_args(name: str, gateway_cidr: str, chain_prefix: str) -> ipadd
 
 
 def _configure(ipr: IPRoute, idx: int, name: str, iface: ipaddress.IPv4Interface,
-               internal: bool, chain_prefix: str, mtu: int | None) -> None:
+               internal: bool, chain_prefix: str, mtu: int | None, isolate: str = "") -> None:
     """Address, mtu, up, forwarding and rules of an existing bridge (idempotent)."""
     if mtu:
         ipr.link("set", index=idx, mtu=mtu)
@@ -195,14 +203,15 @@ def _configure(ipr: IPRoute, idx: int, name: str, iface: ipaddress.IPv4Interface
     ipr.link("set", index=idx, state="up")
     if not internal:
         enable_ip_forward()
-    chain, rules = chain_name(name, chain_prefix), _rules(name, iface.network, internal)
+    chain, rules = chain_name(name, chain_prefix), _rules(name, iface.network, internal, isolate)
     if not _rules_in_place(chain, rules):
         _remove_rules(chain)
         _install_rules(chain, rules)
 
 
 def create_bridge(name: str, gateway_cidr: str, *, internal: bool = False,
-                  chain_prefix: str = ENGINE_CHAIN_PREFIX, mtu: int | None = None) -> None:
+                  chain_prefix: str = ENGINE_CHAIN_PREFIX, mtu: int | None = None,
+                  isolate: str = "") -> None:
     """Create bridge ``name`` holding ``gateway_cidr`` (e.g. "172.18.0.1/16"), up,
     with its forwarding (and, unless internal, NAT) rules.
 
@@ -218,7 +227,7 @@ def create_bridge(name: str, gateway_cidr: str, *, internal: bool = False,
         except NetlinkError as e:
             raise NetworkError(f"cannot create bridge {name}: {os.strerror(e.code)}") from None
         try:
-            _configure(ipr, _lookup(ipr, name), name, iface, internal, chain_prefix, mtu)
+            _configure(ipr, _lookup(ipr, name), name, iface, internal, chain_prefix, mtu, isolate)
         except BaseException as e:
             delete_bridge(name, chain_prefix=chain_prefix)
             if isinstance(e, NetlinkError):
@@ -227,7 +236,8 @@ def create_bridge(name: str, gateway_cidr: str, *, internal: bool = False,
 
 
 def ensure_bridge(name: str, gateway_cidr: str, *, internal: bool = False,
-                  chain_prefix: str = ENGINE_CHAIN_PREFIX, mtu: int | None = None) -> bool:
+                  chain_prefix: str = ENGINE_CHAIN_PREFIX, mtu: int | None = None,
+                  isolate: str = "") -> bool:
     """Like ``create_bridge``, but an existing bridge of that name is adopted:
     its address, state and rules are brought in line without detaching its
     ports (what a restarted daemon needs while its containers keep running).
@@ -237,13 +247,14 @@ def ensure_bridge(name: str, gateway_cidr: str, *, internal: bool = False,
     with IPRoute() as ipr:
         idx = _lookup(ipr, name)
         if idx is None:
-            create_bridge(name, gateway_cidr, internal=internal, chain_prefix=chain_prefix, mtu=mtu)
+            create_bridge(name, gateway_cidr, internal=internal, chain_prefix=chain_prefix, mtu=mtu,
+                          isolate=isolate)
             return True
         kind = ipr.get_links(idx)[0].get(("IFLA_LINKINFO", "IFLA_INFO_KIND"))
         if kind != "bridge":
             raise NetworkError(f"network interface {name!r} exists and is not a bridge")
         try:
-            _configure(ipr, idx, name, iface, internal, chain_prefix, mtu)
+            _configure(ipr, idx, name, iface, internal, chain_prefix, mtu, isolate)
         except NetlinkError as e:
             raise NetworkError(f"cannot configure bridge {name}: {os.strerror(e.code)}") from None
         return False
