@@ -33,10 +33,10 @@ class App:
     """The request handler given to httpd.Server."""
 
     def __init__(self, engine):
-        from . import containers, images, system
+        from . import build, containers, images, system
         self.engine = engine
         self.router = Router()
-        for module in (system, images, containers):
+        for module in (system, images, containers, build):
             module.register(self.router, engine)
 
     async def __call__(self, req: Request):

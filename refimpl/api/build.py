@@ -1,0 +1,105 @@
+"""Build and commit routes: POST /build (the classic builder) and POST /commit.
+
+`POST /build` takes the context as a tar body (plain or gzip), spooled to a
+temp file, and answers with Docker's JSON message stream: `{"stream": "Step
+1/3 : ..."}` lines, `{"aux": {"ID": ...}}`, and on failure `{"errorDetail":
+{"code": N, "message": ...}, "error": ...}` (the docker CLI exits with that
+code). An error before the first message (a bad tag, a malformed Dockerfile,
+a missing Dockerfile) is a plain `{"message"}` answer with status 400.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+
+from ..build.builder import BuildError, BuildOptions, Builder
+from ..engine import commit as commit_mod
+from ..httpd import HTTPError, json_response
+from . import query_bool
+
+
+def _json_line(obj) -> bytes:
+    return json.dumps(obj).encode() + b"\r\n"
+
+
+def _json_query(req, name: str, what: str) -> dict:
+    raw = req.query.get(name)
+    if not raw:
+        return {}
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        raise HTTPError(400, f"invalid {what}: {raw!r} is not JSON") from None
+    if not isinstance(doc, dict):
+        raise HTTPError(400, f"invalid {what}: expected a JSON object")
+    return doc
+
+
+def register(router, engine) -> None:
+    @router.route("POST", r"/build")
+    async def build(req):
+        if req.query.get("remote"):
+            raise HTTPError(400, "remote build contexts are not supported: send the context as a tar")
+        opts = BuildOptions(dockerfile=req.query.get("dockerfile") or "Dockerfile",
+                            tags=req.query_all.get("t", []),
+                            buildargs=_json_query(req, "buildargs", "build args"),
+                            nocache=query_bool(req, "nocache"), target=req.query.get("target", ""),
+                            labels=_json_query(req, "labels", "labels"), quiet=query_bool(req, "q"),
+                            pull=query_bool(req, "pull"))
+        ctx = tempfile.TemporaryFile(dir=engine.data_root)
+        try:
+            async for chunk in req:
+                await asyncio.to_thread(ctx.write, chunk)
+            ctx.seek(0)
+            return await _stream(req, lambda say: Builder(engine, say).build(ctx, opts))
+        finally:
+            ctx.close()
+
+    @router.route("POST", r"/commit")
+    async def commit(req):
+        ref = req.query.get("container", "")
+        if not ref:
+            raise HTTPError(400, "container is required")
+        override = commit_mod.container_config_from_body(await req.body())
+        image_id = await asyncio.to_thread(
+            commit_mod.commit, engine, ref, repo=req.query.get("repo", ""), tag=req.query.get("tag", ""),
+            author=req.query.get("author", ""), comment=req.query.get("comment", ""),
+            changes=req.query_all.get("changes", []), pause=query_bool(req, "pause", True),
+            config_override=override)
+        return json_response({"Id": image_id}, 201)
+
+
+async def _stream(req, work):
+    """Run `work(say)` in a thread; an error before its first message is a plain answer."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue = asyncio.Queue()
+
+    def say(msg) -> None:
+        loop.call_soon_threadsafe(queue.put_nowait, ("msg", msg))
+
+    def run() -> None:
+        try:
+            work(say)
+            loop.call_soon_threadsafe(queue.put_nowait, ("done", None))
+        except BaseException as e:          # handed to the event loop, answered there
+            loop.call_soon_threadsafe(queue.put_nowait, ("error", e))
+
+    fut = loop.run_in_executor(None, run)
+    kind, value = await queue.get()
+    if kind == "error":
+        await fut
+        raise value
+    stream = await req.stream(200, {"Content-Type": "application/json"})
+    while kind != "done":
+        if kind == "error":
+            message = (str(value).splitlines() or [type(value).__name__])[0]
+            detail = {"message": message}
+            if isinstance(value, BuildError):
+                detail["code"] = value.code
+            await stream.write(_json_line({"errorDetail": detail, "error": message}))
+            break
+        await stream.write(_json_line(value))
+        kind, value = await queue.get()
+    await fut
+    return None

@@ -1,0 +1,142 @@
+"""Commit: a container's read-write layer becomes a new layer on top of its image.
+
+The container's overlay upper dir is written as a layer tar (refimpl.image.layers
+.diff_tar: whiteouts for deletions, opaque markers), kept as a blob (so push and
+save give out these bytes) and unpacked as a layer on the image's chain. The
+new config starts from the container's configuration, not the image's: what
+`run` changed (Env, Cmd, ...) is what the new image runs. `--change` lines are
+Dockerfile instructions (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, USER,
+VOLUME, WORKDIR, STOPSIGNAL) applied to that config; the history gets one entry
+with the author's comment. A running container is frozen while its upper dir
+is read unless pause=false.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import posixpath
+import tempfile
+from datetime import datetime, timezone
+
+from ..image import layers as layers_mod
+from .errors import Conflict, InvalidParameter
+from .state import State
+
+CHANGES = {"CMD", "ENTRYPOINT", "ENV", "EXPOSE", "LABEL", "ONBUILD", "USER", "VOLUME", "WORKDIR",
+           "STOPSIGNAL", "HEALTHCHECK", "SHELL"}
+# The container settings an image keeps (the rest are the run's, not the image's).
+IMAGE_KEYS = ("Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr",
+              "ExposedPorts", "Tty", "OpenStdin", "StdinOnce", "Env", "Cmd", "Healthcheck", "Image",
+              "Volumes", "WorkingDir", "Entrypoint", "OnBuild", "Labels", "StopSignal", "Shell")
+
+
+def apply_changes(config: dict, changes: list[str]) -> dict:
+    """Apply Dockerfile instructions given as `--change` to a container config (a copy)."""
+    from ..build import dockerfile as df
+    config = copy.deepcopy(config)
+    text = "\n".join(changes)
+    try:
+        parsed = df.parse(text)
+    except df.DockerfileError as e:
+        raise InvalidParameter(str(e).replace("Dockerfile parse error", "invalid --change")) from None
+    env = {k: v for k, _, v in (e.partition("=") for e in config.get("Env") or [])}
+    for ins in parsed.instructions:
+        if ins.name not in CHANGES:
+            raise InvalidParameter(f"{ins.name.lower()} is not a valid change command")
+        exp = (lambda s: df.expand(s, env, parsed.escape)) if ins.name in df.EXPANDS else (lambda s: s)
+        if ins.name == "ENV":
+            items = list(config.get("Env") or [])
+            for k, v in df.pairs(ins.args, parsed.escape):
+                k, v = exp(k), exp(v)
+                items = [e for e in items if e.partition("=")[0] != k] + [f"{k}={v}"]
+            config["Env"] = items
+        elif ins.name == "LABEL":
+            labels = dict(config.get("Labels") or {})
+            labels.update({exp(k): exp(v) for k, v in df.pairs(ins.args, parsed.escape, "LABEL")})
+            config["Labels"] = labels
+        elif ins.name in ("CMD", "ENTRYPOINT", "SHELL"):
+            value = ins.json if ins.json is not None else (config.get("Shell") or ["/bin/sh", "-c"]) + [ins.args]
+            config[{"CMD": "Cmd", "ENTRYPOINT": "Entrypoint", "SHELL": "Shell"}[ins.name]] = value
+        elif ins.name == "EXPOSE":
+            ports = dict(config.get("ExposedPorts") or {})
+            for p in df.expand_words(ins.args, env, parsed.escape):
+                ports[p if "/" in p else p + "/tcp"] = {}
+            config["ExposedPorts"] = ports
+        elif ins.name == "VOLUME":
+            vols = dict(config.get("Volumes") or {})
+            for v in ins.json if ins.json is not None else df.expand_words(ins.args, env, parsed.escape):
+                vols[v] = {}
+            config["Volumes"] = vols
+        elif ins.name == "WORKDIR":
+            config["WorkingDir"] = posixpath.join(config.get("WorkingDir") or "/", exp(ins.args))
+        elif ins.name == "USER":
+            config["User"] = exp(ins.args)
+        elif ins.name == "STOPSIGNAL":
+            config["StopSignal"] = exp(ins.args)
+        elif ins.name == "ONBUILD":
+            config["OnBuild"] = list(config.get("OnBuild") or []) + [ins.sub.original]
+        elif ins.name == "HEALTHCHECK":
+            raise InvalidParameter("HEALTHCHECK is not supported as a --change here")
+    return config
+
+
+def commit(engine, ref: str, *, repo: str = "", tag: str = "", author: str = "", comment: str = "",
+           changes: list[str] | None = None, pause: bool = True, config_override: dict | None = None) -> str:
+    """Commit container `ref`; returns the new image ID (tagged repo:tag when repo is given)."""
+    containers, images = engine.containers, engine.images
+    c = containers.get(ref)
+    if c.state in (State.REMOVING, State.DEAD):
+        raise Conflict(f"You cannot commit container {c.id} which is {c.state.value}")
+    if repo:
+        from ..image import reference as ref_mod
+        ref_mod.parse_normalized(repo if not tag else f"{repo}:{tag}")     # 400 before any work
+    base = images.get(c.image_id)
+    run_cfg = {k: copy.deepcopy(v) for k, v in c.config.items() if k in IMAGE_KEYS}
+    if config_override:
+        run_cfg.update({k: v for k, v in config_override.items() if k in IMAGE_KEYS and v is not None})
+    run_cfg = apply_changes(run_cfg, changes or [])
+    frozen = pause and c.state is State.RUNNING and c.shim is not None
+    if frozen:
+        c.shim.pause()
+    try:
+        with tempfile.TemporaryFile(dir=images.root) as tmp:
+            layers_mod.diff_tar(c.dir / "upper", tmp)
+            tmp.seek(0)
+            blob = str(images.blobs.ingest(tmp))
+    finally:
+        if frozen:
+            c.shim.resume()
+    chains = base.chain_ids
+    diff_id, _ = images.register_blob_layer(blob, chains[-1] if chains else None)
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    config = copy.deepcopy(base.config)
+    config.update({"config": run_cfg, "created": now, "container": c.id,
+                   "rootfs": {"type": "layers", "diff_ids": base.diff_ids + [diff_id]}})
+    if author:
+        config["author"] = author
+    if comment:
+        config["comment"] = comment
+    item = {"created": now, "created_by": " ".join([c.path, *c.args])}
+    if author:
+        item["author"] = author
+    if comment:
+        item["comment"] = comment
+    config["history"] = list(config.get("history") or []) + [item]
+    raw = json.dumps(config, separators=(",", ":"), sort_keys=True).encode()
+    image_id = str(images.blobs.put(raw))
+    images.mark_image(image_id)
+    if repo:
+        images.tag(image_id, f"{repo}:{tag}" if tag else repo)
+    return image_id
+
+
+def container_config_from_body(raw: bytes) -> dict | None:
+    """The optional container config in POST /commit's body."""
+    if not raw.strip():
+        return None
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        raise InvalidParameter("invalid JSON in the commit body") from None
+    return doc if isinstance(doc, dict) else None
+
