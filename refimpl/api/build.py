@@ -71,7 +71,8 @@ def register(router, engine) -> None:
 
 
 async def _stream(req, work):
-    """Run `work(say)` in a thread; an error before its first message is a plain answer."""
+    """Run `work(say)` in a thread; an error before its first message (or its `say(None)`,
+    which only starts the stream) is a plain answer."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue = asyncio.Queue()
 
@@ -99,7 +100,8 @@ async def _stream(req, work):
                 detail["code"] = value.code
             await stream.write(_json_line({"errorDetail": detail, "error": message}))
             break
-        await stream.write(_json_line(value))
+        if value is not None:           # None only marks the start of the build
+            await stream.write(_json_line(value))
         kind, value = await queue.get()
     await fut
     return None

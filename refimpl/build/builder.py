@@ -41,6 +41,7 @@ from typing import BinaryIO, Callable
 
 from ..engine.errors import InvalidParameter, NotFound
 from ..engine import persist
+from ..engine.commit import layer_from_dir
 from ..image import layers as layers_mod
 from ..image import manifest as manifest_mod
 from ..image import reference as ref_mod
@@ -183,6 +184,7 @@ class Builder:
             line = " ".join(f"{json.dumps(k)}={json.dumps(v)}" for k, v in sorted(self.opts.labels.items()))
             stages[-1].append(df._instruction("LABEL " + line, 0, "\\"))
         self.total = len(head) + sum(len(s) for s in stages)
+        self._say(None)         # the build has started: later errors travel in the stream
         self.step = 0
         self.used_args: set[str] = set()
         self.global_args: dict[str, str] = {}
@@ -446,12 +448,7 @@ class Builder:
             return False
         chains = manifest_mod.chain_ids(st.diff_ids)
         parent = str(chains[-1]) if chains else None
-        with tempfile.TemporaryFile(dir=self.root) as tmp:
-            layers_mod.diff_tar(upper, tmp)
-            tmp.seek(0)
-            blob = str(self.images.blobs.ingest(tmp))
-        diff_id, _chain = self.images.register_blob_layer(blob, parent)
-        st.diff_ids.append(diff_id)
+        st.diff_ids.append(layer_from_dir(self.images, upper, parent))
         return True
 
     def _view(self, st: Stage) -> RootView:

@@ -13,6 +13,7 @@ is read unless pause=false.
 from __future__ import annotations
 
 import copy
+import gzip
 import json
 import posixpath
 import tempfile
@@ -99,15 +100,11 @@ def commit(engine, ref: str, *, repo: str = "", tag: str = "", author: str = "",
     if frozen:
         c.shim.pause()
     try:
-        with tempfile.TemporaryFile(dir=images.root) as tmp:
-            layers_mod.diff_tar(c.dir / "upper", tmp)
-            tmp.seek(0)
-            blob = str(images.blobs.ingest(tmp))
+        chains = base.chain_ids
+        diff_id = layer_from_dir(images, c.dir / "upper", chains[-1] if chains else None)
     finally:
         if frozen:
             c.shim.resume()
-    chains = base.chain_ids
-    diff_id, _ = images.register_blob_layer(blob, chains[-1] if chains else None)
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     config = copy.deepcopy(base.config)
     config.update({"config": run_cfg, "created": now, "container": c.id,
@@ -128,6 +125,19 @@ def commit(engine, ref: str, *, repo: str = "", tag: str = "", author: str = "",
     if repo:
         images.tag(image_id, f"{repo}:{tag}" if tag else repo)
     return image_id
+
+
+def layer_from_dir(images, upper, parent_chain: str | None) -> str:
+    """A directory of changes (an overlay upper dir) → a gzip layer blob in the store, unpacked
+    on `parent_chain` and recorded as the layer's blob (what save and push give out). Returns
+    the DiffID. gzip without a name or time, so equal trees give equal blobs."""
+    with tempfile.TemporaryFile(dir=images.root) as tmp:
+        with gzip.GzipFile(fileobj=tmp, mode="wb", mtime=0, compresslevel=6) as gz:
+            layers_mod.diff_tar(upper, gz)
+        tmp.seek(0)
+        blob = str(images.blobs.ingest(tmp))
+    diff_id, _ = images.register_blob_layer(blob, parent_chain)
+    return diff_id
 
 
 def container_config_from_body(raw: bytes) -> dict | None:
