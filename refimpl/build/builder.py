@@ -181,7 +181,8 @@ class Builder:
                 raise BuildError(f"failed to reach build target {self.opts.target} in Dockerfile")
             stages = stages[:names.index(t) + 1]
         if self.opts.labels:
-            line = " ".join(f"{json.dumps(k)}={json.dumps(v)}" for k, v in sorted(self.opts.labels.items()))
+            q = lambda t: t if t and not re.search(r"[\s\"'\\$=]", t) else json.dumps(t)  # noqa: E731
+            line = " ".join(f"{q(k)}={q(v)}" for k, v in sorted(self.opts.labels.items()))
             stages[-1].append(df._instruction("LABEL " + line, 0, "\\"))
         self.total = len(head) + sum(len(s) for s in stages)
         self._say(None)         # the build has started: later errors travel in the stream
@@ -480,7 +481,7 @@ class Builder:
             empty = not self._add_layer(st, upper)
         finally:
             shutil.rmtree(work, ignore_errors=True)
-        self.say(f" ---> Removed intermediate container {cid[:12]}\n")
+        self.say(f"Removing intermediate container {cid[:12]}\n")
         self._commit(st, "RUN " + json.dumps([recorded, argv]), created_by, empty)
         self.say(f" ---> {_short(st.image_id)}\n")
 
