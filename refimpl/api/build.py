@@ -1,4 +1,6 @@
-"""Build and commit routes: POST /build (the classic builder) and POST /commit.
+"""Build and commit routes: POST /build (the classic builder), POST /commit, and the container
+filesystem routes beside them: GET /containers/{id}/export, GET /containers/{id}/changes, and
+import (POST /images/create?fromSrc=-, handed over by the images routes).
 
 `POST /build` takes the context as a tar body (plain or gzip), spooled to a
 temp file, and answers with Docker's JSON message stream: `{"stream": "Step
@@ -15,7 +17,7 @@ import tempfile
 
 from ..build.builder import BuildError, BuildOptions, Builder
 from ..engine import commit as commit_mod
-from ..httpd import HTTPError, json_response
+from ..httpd import HTTPError, Response, json_response
 from . import query_bool
 
 
@@ -68,6 +70,42 @@ def register(router, engine) -> None:
             changes=req.query_all.get("changes", []), pause=query_bool(req, "pause", True),
             config_override=override)
         return json_response({"Id": image_id}, 201)
+
+    @router.route("GET", r"/containers/(?P<id>[^/]+)/changes")
+    async def changes(req):
+        return json_response(await asyncio.to_thread(commit_mod.changes, engine, req.params["id"]) or None)
+
+    @router.route("GET", r"/containers/(?P<id>[^/]+)/export")
+    async def export(req):
+        engine.containers.get(req.params["id"])              # 404 before anything is sent
+        tmp = tempfile.TemporaryFile(dir=engine.data_root)
+        try:
+            await asyncio.to_thread(commit_mod.export, engine, req.params["id"], tmp)
+            size = tmp.tell()
+            tmp.seek(0)
+            stream = await req.stream(200, {"Content-Type": "application/x-tar", "Content-Length": str(size)})
+            while chunk := await asyncio.to_thread(tmp.read, 256 * 1024):
+                await stream.write(chunk)
+        finally:
+            tmp.close()
+        return None
+
+
+async def import_image(req, engine):
+    """POST /images/create?fromSrc=- : the body is a tar that becomes a one-layer image."""
+    if req.query.get("fromSrc") != "-":
+        raise HTTPError(400, "only fromSrc=- (the request body) is supported: no remote sources")
+    tmp = tempfile.TemporaryFile(dir=engine.data_root)
+    try:
+        async for chunk in req:
+            await asyncio.to_thread(tmp.write, chunk)
+        tmp.seek(0)
+        image_id = await asyncio.to_thread(
+            commit_mod.import_image, engine, tmp, repo=req.query.get("repo", ""), tag=req.query.get("tag", ""),
+            message=req.query.get("message", ""), changes_=req.query_all.get("changes", []))
+    finally:
+        tmp.close()
+    return Response(200, _json_line({"status": image_id}), {"Content-Type": "application/json"})
 
 
 async def _stream(req, work):

@@ -28,8 +28,8 @@ ALIASES = {
     ("image", "inspect"): ["inspect", "--type", "image"],
 }
 GROUPS = {"container": {"run", "create", "start", "stop", "kill", "restart", "logs", "wait", "rename",
-                        "top", "pause", "unpause", "cp", "exec", "commit"},
-          "image": {"pull", "tag", "save", "load", "history", "build"}}
+                        "top", "pause", "unpause", "cp", "exec", "commit", "export", "diff"},
+          "image": {"pull", "tag", "save", "load", "history", "build", "import"}}
 RUN_COMMANDS = {"run", "create"}   # their failures exit 125, as docker's do
 
 

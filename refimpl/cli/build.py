@@ -1,4 +1,5 @@
-"""Build and commit: `refimpl build` (the classic builder's API) and `refimpl commit`.
+"""Build and commit: `refimpl build` (the classic builder's API), `commit`, and the container
+filesystem commands beside them: `export`, `import`, `diff`.
 
 `build` sends the context directory as a tar, with .dockerignore applied on this
 side as the docker CLI does (the Dockerfile and .dockerignore are always sent);
@@ -111,6 +112,55 @@ def cmd_commit(cli: Client, a) -> int:
     return 0
 
 
+def cmd_export(cli: Client, a) -> int:
+    from .client import quote_name
+    if not a.output and sys.stdout.isatty():
+        raise CLIError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
+    resp = cli.open("GET", f"/containers/{quote_name(a.container)}/export")
+    out = open(a.output, "wb") if a.output else sys.stdout.buffer
+    try:
+        while chunk := resp.read(256 * 1024):
+            out.write(chunk)
+    finally:
+        if a.output:
+            out.close()
+    return 0
+
+
+def cmd_import(cli: Client, a) -> int:
+    repo = tag = None
+    if a.reference:
+        from refimpl.image import reference
+        try:
+            ref = reference.parse_normalized(a.reference)
+        except reference.ReferenceError as e:
+            raise CLIError(str(e)) from None
+        repo, tag = ref.familiar_name, ref.tag
+    if a.file == "-":
+        data = sys.stdin.buffer.read()
+    elif os.path.isfile(a.file):
+        with open(a.file, "rb") as f:
+            data = f.read()
+    else:
+        raise CLIError(f"open {a.file}: no such file or directory (remote URLs are not supported)")
+    resp = cli.open("POST", "/images/create", {"fromSrc": "-", "repo": repo, "tag": tag,
+                                               "message": a.message or None, "changes": a.change or None},
+                    body=data, headers={"Content-Type": "application/x-tar"})
+    for m in json_stream(resp):
+        if "error" in m:
+            raise CLIError(m["error"])
+        if m.get("status"):
+            print(m["status"])
+    return 0
+
+
+def cmd_diff(cli: Client, a) -> int:
+    from .client import quote_name
+    for ch in cli.get(f"/containers/{quote_name(a.container)}/changes") or []:
+        print(f"{'CAD'[ch['Kind']]} {ch['Path']}")
+    return 0
+
+
 def register(sub, parser) -> None:
     p = parser(sub, "build", cmd_build, "Build an image from a Dockerfile")
     p.add_argument("path")
@@ -133,3 +183,16 @@ def register(sub, parser) -> None:
     p.add_argument("-m", "--message")
     p.add_argument("-c", "--change", action="append")
     p.add_argument("-p", "--pause", nargs="?", const="true", default="true")
+
+    p = parser(sub, "export", cmd_export, "Export a container's filesystem as a tar archive")
+    p.add_argument("container")
+    p.add_argument("-o", "--output")
+
+    p = parser(sub, "import", cmd_import, "Import the contents from a tarball to create a filesystem image")
+    p.add_argument("file")
+    p.add_argument("reference", nargs="?")
+    p.add_argument("-c", "--change", action="append")
+    p.add_argument("-m", "--message")
+
+    p = parser(sub, "diff", cmd_diff, "Inspect changes to files or directories on a container's filesystem")
+    p.add_argument("container")

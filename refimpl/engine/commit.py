@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import gzip
 import json
+import os
 import posixpath
 import tempfile
 from datetime import datetime, timezone
@@ -150,3 +151,96 @@ def container_config_from_body(raw: bytes) -> dict | None:
         raise InvalidParameter("invalid JSON in the commit body") from None
     return doc if isinstance(doc, dict) else None
 
+
+
+# --------------------------------------------------------------------------- export, diff, import
+def _container_view(engine, c):
+    from ..build.rootfs import RootView
+    image = engine.images.get(c.image_id)
+    return RootView([str(c.dir / "upper")] + engine.images.layer_dirs(image)), image
+
+
+def export(engine, ref: str, out) -> None:
+    """The container's merged filesystem as one tar (`docker export`), read from its layers."""
+    import stat
+    import tarfile
+    c = engine.containers.get(ref)
+    view, _ = _container_view(engine, c)
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        def walk(path: str) -> None:
+            for name in view.listdir(path):
+                child = posixpath.join(path, name)
+                host = view.lookup(child)
+                if host is None:
+                    continue
+                st = os.lstat(host)
+                if stat.S_ISSOCK(st.st_mode):
+                    continue
+                ti = tar.gettarinfo(host, child.lstrip("/"))
+                ti.uname = ti.gname = ""
+                if ti.isreg():
+                    with open(host, "rb") as f:
+                        tar.addfile(ti, f)
+                else:
+                    tar.addfile(ti)
+                if stat.S_ISDIR(st.st_mode):
+                    walk(child)
+        walk("/")
+
+
+def changes(engine, ref: str) -> list[dict]:
+    """`docker diff`: the paths the container changed: Kind 0 modified, 1 added, 2 deleted."""
+    import stat
+    from ..build.rootfs import RootView
+    c = engine.containers.get(ref)
+    image = engine.images.get(c.image_id)
+    below = RootView(engine.images.layer_dirs(image))
+    upper = str(c.dir / "upper")
+    out: list[dict] = []
+
+    def walk(rel: str, added: bool) -> None:
+        d = os.path.join(upper, rel)
+        for name in sorted(os.listdir(d)):
+            path = "/" + posixpath.join(rel, name) if rel else "/" + name
+            st = os.lstat(os.path.join(d, name))
+            if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+                out.append({"Path": path, "Kind": 2})
+                continue
+            if path in ("/etc/hosts", "/etc/hostname", "/etc/resolv.conf"):
+                continue            # the engine's own files, bind-mounted over the image's
+            new = added or below.lookup(path) is None
+            out.append({"Path": path, "Kind": 1 if new else 0})
+            if stat.S_ISDIR(st.st_mode):
+                walk(posixpath.join(rel, name), new)
+
+    walk("", False)
+    return out
+
+
+def import_image(engine, stream, *, repo: str = "", tag: str = "", message: str = "",
+                 changes_: list[str] | None = None) -> str:
+    """`docker import`: a tar (plain or compressed) becomes a one-layer image."""
+    from ..image import layers as lm
+    images = engine.images
+    if repo:
+        from ..image import reference as ref_mod
+        ref_mod.parse_normalized(repo if not tag else f"{repo}:{tag}")
+    blob = str(images.blobs.ingest(stream))
+    try:
+        diff_id, _ = images.register_blob_layer(blob, None)
+    except lm.LayerError as e:
+        if not images.blob_in_use(blob):
+            images.blobs.delete(blob)
+        raise InvalidParameter(f"invalid tar archive for import: {e}") from None
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    run_cfg = apply_changes({}, changes_ or [])
+    config = {"architecture": "amd64", "os": "linux", "created": now, "config": run_cfg,
+              "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+              "history": [{"created": now, "comment": message or "Imported from -"}]}
+    if message:
+        config["comment"] = message
+    image_id = str(images.blobs.put(json.dumps(config, separators=(",", ":"), sort_keys=True).encode()))
+    images.mark_image(image_id)
+    if repo:
+        images.tag(image_id, f"{repo}:{tag}" if tag else repo)
+    return image_id

@@ -157,3 +157,24 @@ def test_commit_of_a_running_container_and_save_load(d, tmp_path):
         assert d.out("image", "inspect", "live:snap", "--format", "{{.Id}}") == new_id
     finally:
         d.docker("rm", "-f", "live")
+
+
+def test_diff_export_and_import(d, tmp_path):
+    d.out("run", "--name", "changed", "busybox", "sh", "-c",
+          "echo hi > /new; rm /etc/group; mkdir -p /tmp/x; echo z > /tmp/x/z")
+    assert d.out("diff", "changed").split("\n") == ["C /etc", "D /etc/group", "A /new", "C /tmp", "A /tmp/x",
+                                                    "A /tmp/x/z"]
+    archive = tmp_path / "fs.tar"
+    d.out("export", "-o", str(archive), "changed")
+    import tarfile
+    with tarfile.open(archive) as t:
+        names = set(t.getnames())
+    assert {"new", "tmp/x/z", "bin/busybox"} <= names and "etc/group" not in names
+    image_id = d.out("import", "-c", 'CMD ["cat", "/new"]', "-m", "from a tar", str(archive), "imported:1")
+    assert image_id.startswith("sha256:")
+    assert d.out("run", "--rm", "imported:1") == "hi"
+    assert "from a tar" in d.out("history", "imported:1")
+    bad = tmp_path / "bad.tar"
+    bad.write_bytes(b"not a tar at all" * 64)
+    r = d.docker("import", str(bad), "imported:bad")
+    assert r.returncode != 0 and "invalid tar archive for import" in r.stderr
