@@ -25,6 +25,7 @@ The final image of a build gets `Successfully built <id>` and one
 from __future__ import annotations
 
 import copy
+import fnmatch
 import hashlib
 import json
 import os
@@ -34,7 +35,6 @@ import secrets
 import shutil
 import stat
 import tempfile
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import BinaryIO, Callable
@@ -199,14 +199,15 @@ class Builder:
             for ins in instructions[1:]:
                 self._next(ins)
                 self._dispatch(stage, ins)
-            self._finish_stage(stage)
             self.built[str(i)] = stage
             if stage.name:
                 self.built[stage.name] = stage
         unused = sorted(k for k in self.opts.buildargs if k not in self.used_args and k not in PREDEFINED_ARGS)
         if unused:
             self.say(f"[Warning] One or more build-args [{' '.join(unused)}] were not consumed\n")
-        final = stage.image_id or self._commit(stage, None)
+        final = stage.image_id
+        if final is None:
+            raise BuildError("No image was generated. Is your Dockerfile empty?")
         self.images.mark_image(final)
         self._say({"aux": {"ID": final}})
         if self.quiet:
@@ -247,8 +248,8 @@ class Builder:
         env_list = stage.run.get("Env") or []
         if not any(e.startswith("PATH=") for e in env_list):
             stage.run["Env"] = env_list + [f"PATH={DEFAULT_PATH}"]
-        self.say(f" ---> {_short(stage.image_id) if stage.image_id else 'scratch'}\n" if stage.image_id
-                 else "")
+        if stage.image_id:
+            self.say(f" ---> {_short(stage.image_id)}\n")
         triggers = stage.run.get("OnBuild") or []
         if triggers:
             self.say(f"# Executing {len(triggers)} build trigger{'s' if len(triggers) > 1 else ''}\n")
@@ -301,7 +302,7 @@ class Builder:
             return self._copy_step(st, ins, exp)
         if name == "ARG":
             self._declare_args(ins, st.args, env)
-            return self._meta(st, f"ARG {ins.args}", changed=False)
+            return self._meta(st, f"ARG {ins.args}")
         run = st.run
         if name == "ENV":
             items, shown = list(run.get("Env") or []), []
@@ -436,7 +437,7 @@ class Builder:
             persist.write_json(self.cache_path, cache)
         return image_id
 
-    def _meta(self, st: Stage, text: str, changed: bool = True) -> None:
+    def _meta(self, st: Stage, text: str) -> None:
         created_by = f"/bin/sh -c #(nop)  {text}"
         if self._lookup(st, created_by):
             return
@@ -657,7 +658,6 @@ class Builder:
             clean = posixpath.normpath("/" + s)
             if any(ch in clean for ch in "*?["):
                 parent = posixpath.dirname(clean)
-                import fnmatch
                 found = [posixpath.join(parent, n) for n in view.listdir(parent)
                          if fnmatch.fnmatchcase(n, posixpath.basename(clean))]
                 if not found:
@@ -739,10 +739,6 @@ class Builder:
         if not group and user.isdigit():
             gid = uid
         return uid, gid
-
-    def _finish_stage(self, st: Stage) -> None:
-        if st.image_id is None and st.diff_ids == [] and not st.config.get("history"):
-            self._commit(st, None)
 
 
 def _read(path: str) -> str:

@@ -20,6 +20,7 @@ import io
 import os
 import posixpath
 import re
+import shutil
 import stat
 import tarfile
 from typing import BinaryIO, Iterable
@@ -127,7 +128,6 @@ def apply_dockerignore(root: str, keep: Iterable[str] = ()) -> None:
             if name in dirnames and not os.path.islink(full):
                 if any(k.startswith(rel + "/") for k in keep):
                     continue
-                import shutil
                 shutil.rmtree(full)
                 dirnames.remove(name)
             else:
