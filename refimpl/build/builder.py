@@ -3,7 +3,7 @@
 Each instruction is a step that turns the stage's current image into the next
 one. Steps that change the filesystem (RUN, COPY, ADD, WORKDIR of a new
 directory) add a layer: RUN runs the command in a container of refimpl.runtime
-over the image's layers with a fresh overlay upper dir, and that upper dir
+(on the default bridge, as Docker's RUN) over the image's layers with a fresh overlay upper dir, and that upper dir
 becomes the layer (refimpl.image.layers.diff_tar); COPY and ADD write the files
 into an empty directory that becomes the layer. A step whose diff is empty adds
 no layer, only a history entry (as Docker's commit does). The other
@@ -488,7 +488,7 @@ class Builder:
 
     def _execute(self, st: Stage, cid: str, work: str, argv: list[str], env: list[str]) -> int:
         from ..network import files
-        from ..runtime import ContainerSpec, StartError, spawn
+        from ..runtime import ContainerSpec, NetConfig, StartError, spawn
         for sub in ("upper", "work", "merged", "lower"):
             os.makedirs(os.path.join(work, sub))
         lower = self._view(st).layers or [os.path.join(work, "lower")]
@@ -499,15 +499,27 @@ class Builder:
             with open(etc[name], "w") as f:
                 f.write(text)
         run = st.run
+        # The default bridge, as Docker's RUN; the host's network when the bridge is unavailable.
+        networks = getattr(self.engine, "networks", None)
+        mode, net, on_netns = "host", None, None
+        if networks is not None and not networks.error:
+            ep = networks.allocate(cid)
+            mode, net = "bridge", NetConfig("eth0", f"{ep['IPAddress']}/{ep['IPPrefixLen']}", ep["Gateway"],
+                                            ep["MacAddress"])
+            on_netns = lambda pid: networks.plug(cid, pid)  # noqa: E731
+            with open(etc["hosts"], "w") as f:
+                f.write(files.hosts_file(ep["IPAddress"], cid[:12], ipv6=False))
+            with open(etc["resolv.conf"], "w") as f:
+                f.write(files.resolv_conf(_read("/etc/resolv.conf"), bridge=True))
         spec = ContainerSpec(id=cid, lower_dirs=lower, upper_dir=os.path.join(work, "upper"),
                              work_dir=os.path.join(work, "work"), merged_dir=os.path.join(work, "merged"),
                              args=argv, env=env, cwd=run.get("WorkingDir") or "/", user=run.get("User") or "",
-                             hostname=cid[:12], etc_files=etc, network_mode="host",
+                             hostname=cid[:12], etc_files=etc, network_mode=mode, net=net,
                              cgroup_parent=CGROUP_PARENT, log_path=os.path.join(work, "json.log"))
         state_dir = os.path.join(str(self.engine.exec_root), "build", cid[:12])
         try:
             try:
-                shim = spawn(spec, state_dir)
+                shim = spawn(spec, state_dir, on_netns=on_netns)
                 att = shim.attach(stdin=False, stdout=True, stderr=True)
                 shim.start()
             except (StartError, ValueError, OSError) as e:
@@ -518,6 +530,8 @@ class Builder:
                 self._relay(att)
             return shim.wait().exit_code
         finally:
+            if net is not None:
+                networks.release(cid)
             shutil.rmtree(state_dir, ignore_errors=True)
 
     def _relay(self, att) -> None:
