@@ -178,3 +178,30 @@ def test_diff_export_and_import(d, tmp_path):
     bad.write_bytes(b"not a tar at all" * 64)
     r = d.docker("import", str(bad), "imported:bad")
     assert r.returncode != 0 and "invalid tar archive for import" in r.stderr
+
+
+def _tar(entries: dict[str, bytes]) -> bytes:
+    import io
+    import tarfile
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        for name, data in entries.items():
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            t.addfile(ti, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def test_build_api_contexts(d):
+    import gzip
+    ok = gzip.compress(_tar({"Dockerfile": b"FROM busybox\nCOPY f /f\n", "f": b"gz"}))
+    status, body = d.api("POST", "/build?t=gzctx", raw=ok)
+    assert status == 200 and any("aux" in json.loads(line) for line in body.splitlines() if line.strip()), body
+    assert d.out("run", "--rm", "gzctx", "cat", "/f") == "gz"
+    status, body = d.api("POST", "/build", raw=_tar({"Dockerfile": b"FROM busybox\n", "../evil": b"x"}))
+    assert status == 400 and "invalid build context" in body["message"] and "../evil" in body["message"]
+    status, body = d.api("POST", "/build?dockerfile=Nope", raw=_tar({"Dockerfile": b"FROM busybox\n"}))
+    assert status == 400 and body["message"] == "Cannot locate specified Dockerfile: Nope"
+    status, body = d.api("POST", "/build?t=Bad:Tag:x", raw=_tar({"Dockerfile": b"FROM busybox\n"}))
+    assert status == 400
+    assert [p for p in (d.data / "build").iterdir() if p.name != "cache.json"] == []
