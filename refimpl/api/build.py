@@ -1,6 +1,6 @@
-"""Build and commit routes: POST /build (the classic builder), POST /commit, and the container
-filesystem routes beside them: GET /containers/{id}/export, GET /containers/{id}/changes, and
-import (POST /images/create?fromSrc=-, handed over by the images routes).
+"""Build and commit routes: POST /build (the classic builder), POST /build/prune, POST /commit,
+and the container filesystem routes beside them: GET /containers/{id}/export and /changes,
+and import (POST /images/create?fromSrc=-, handed over by the images routes).
 
 `POST /build` takes the context as a tar body (plain or gzip), spooled to a
 temp file, and answers with Docker's JSON message stream: `{"stream": "Step
@@ -15,7 +15,7 @@ import asyncio
 import json
 import tempfile
 
-from ..build.builder import BuildError, BuildOptions, Builder
+from ..build.builder import BuildError, BuildOptions, Builder, prune
 from ..engine import commit as commit_mod
 from ..httpd import HTTPError, Response, json_response
 from . import query_bool
@@ -57,6 +57,10 @@ def register(router, engine) -> None:
             return await _stream(req, lambda say: Builder(engine, say).build(ctx, opts))
         finally:
             ctx.close()
+
+    @router.route("POST", r"/build/prune")
+    async def build_prune(req):
+        return json_response(await asyncio.to_thread(prune, engine))
 
     @router.route("POST", r"/commit")
     async def commit(req):

@@ -761,3 +761,33 @@ def _read(path: str) -> str:
             return f.read()
     except OSError:
         return ""
+
+
+def prune(engine) -> dict:
+    """`docker builder prune`: forget the cache, and delete the step images and the layers that
+    only the cache held (layers of listed images stay). Returns Docker's answer."""
+    images = engine.images
+    path = engine.data_root / "build" / "cache.json"
+    cache = persist.read_json(path, {}) or {}
+    persist.write_json(path, {})
+    used: set[str] = set()
+    for img in images.images():
+        used.update(img.chain_ids)
+    deleted, reclaimed = [], 0
+    chains: set[str] = set()
+    for image_id in set(cache.values()):
+        if image_id not in images.blobs or images._is_image(image_id):
+            continue
+        config = manifest_mod.parse_config(images.blobs.get(image_id))
+        chains.update(str(c) for c in manifest_mod.chain_ids(config.get("rootfs", {}).get("diff_ids", [])))
+        images.blobs.delete(image_id)
+        deleted.append(image_id)
+    for chain in sorted(chains - used):
+        if not images.has_layer(chain):
+            continue
+        reclaimed += int(images.layer_meta(chain).get("size", 0))
+        blob = images.layer_blob(chain)
+        shutil.rmtree(images.layer_path(chain), ignore_errors=True)
+        if blob and not images.blob_in_use(blob):
+            images.blobs.delete(blob)
+    return {"CachesDeleted": deleted or None, "SpaceReclaimed": reclaimed}

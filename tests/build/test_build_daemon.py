@@ -205,3 +205,12 @@ def test_build_api_contexts(d):
     status, body = d.api("POST", "/build?t=Bad:Tag:x", raw=_tar({"Dockerfile": b"FROM busybox\n"}))
     assert status == 400
     assert [p for p in (d.data / "build").iterdir() if p.name != "cache.json"] == []
+
+
+def test_builder_prune_forgets_the_cache_but_keeps_listed_images(d, tmp_path):
+    ctx = context(tmp_path, "FROM busybox\nRUN echo p > /p\nRUN echo q > /q\n")
+    assert build(d, "-t", "pruned", ctx).returncode == 0
+    status, body = d.api("POST", "/build/prune")
+    assert status == 200 and body["CachesDeleted"]
+    assert d.out("run", "--rm", "pruned", "cat", "/p", "/q") == "p\nq"
+    assert "Using cache" not in build(d, ctx).stdout
