@@ -692,10 +692,11 @@ class Builder:
             target = posixpath.join(dest, posixpath.basename(rel.rstrip("/")))
         else:
             target = dest
-        tdir = target if (is_dir or (unpack and ctx_mod.is_archive(src))) else posixpath.dirname(target)
+        archive = unpack and not is_dir and ctx_mod.is_archive(src)
+        tdir = dest if archive else target if is_dir else posixpath.dirname(target)
         self._make_parents(view, upper, tdir, include_self=True)
         host = os.path.join(upper, target.lstrip("/"))
-        if unpack and not is_dir and ctx_mod.is_archive(src):
+        if archive:                    # ADD unpacks a local archive into the destination directory
             with ctx_mod.open_archive(src) as f:
                 try:
                     layers_mod.apply_layer(f, os.path.join(upper, dest.lstrip("/")))

@@ -73,6 +73,7 @@ CMD ["sh", "-c", "find /d /mds /unpacked -type f | sort; cat /from-first /shell.
     r = build(d, "-t", "big", "--label", "from=cli", ctx)
     assert r.returncode == 0, r.stderr
     assert "Step 21/21 : LABEL from=cli\n" in r.stdout     # --label: one more LABEL step, as Docker
+    assert d.out("run", "--rm", "big", "ls", "/unpacked") == "in.txt"
     assert d.out("run", "--rm", "big").split("\n") == [
         "/d/a", "/d/sub/b", "/mds/x1.md", "/mds/x2.md", "/unpacked/in.txt", "stage1", "shell=/bin/sh",
         "65534", "/rel"]
