@@ -15,7 +15,9 @@ it. The key is what Docker compares: RUN's command line with its shell and the
 build args it sees, COPY/ADD's destination, flags and a hash of the copied
 files' names, modes and contents (not mtimes), the metadata instructions' text
 after substitution. A hit is used when its config and all its layers are still
-there. Intermediate step images are not listed (only the final image is
+there. Configs carry the build's time, so only the cache makes a rebuild give the
+same image ID, unless the build arg SOURCE_DATE_EPOCH fixes every timestamp (the
+configs' and the layer tars'): then equal builds give equal IDs even with --no-cache. Intermediate step images are not listed (only the final image is
 marked as an image), like Docker's hidden intermediate images.
 
 The final image of a build gets `Successfully built <id>` and one
@@ -53,7 +55,7 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_SHELL = ["/bin/sh", "-c"]
 # Build args Docker lets through without an ARG line (proxies), never recorded in history.
 PREDEFINED_ARGS = {"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy",
-                   "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"}
+                   "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "SOURCE_DATE_EPOCH"}
 CGROUP_PARENT = "refimpl"
 
 
@@ -102,8 +104,9 @@ class Stage:
         return out
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def _now(epoch: int | None = None) -> str:
+    when = datetime.now(timezone.utc) if epoch is None else datetime.fromtimestamp(epoch, timezone.utc)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _short(image_id: str) -> str:
@@ -137,6 +140,11 @@ class Builder:
     # ------------------------------------------------------------------ the build
     def build(self, context: BinaryIO, opts: BuildOptions) -> str:
         self.opts, self.quiet = opts, opts.quiet
+        epoch = opts.buildargs.get("SOURCE_DATE_EPOCH")
+        try:
+            self.epoch = int(epoch) if epoch not in (None, "") else None
+        except ValueError:
+            raise BuildError(f"invalid SOURCE_DATE_EPOCH: {epoch!r} is not a number of seconds") from None
         for t in opts.tags:
             ref = ref_mod.parse_normalized(t)          # a bad tag fails before anything runs
             if ref.digest:
@@ -421,7 +429,7 @@ class Builder:
 
     def _commit(self, st: Stage, what: str | None, created_by: str = "", empty: bool = True) -> str:
         """Write the stage's config as a new step image; remember it in the cache under `what`."""
-        st.config["created"] = _now()
+        st.config["created"] = _now(self.epoch)
         if what is not None:
             item = {"created": st.config["created"], "created_by": created_by}
             if empty:
@@ -450,7 +458,7 @@ class Builder:
             return False
         chains = manifest_mod.chain_ids(st.diff_ids)
         parent = str(chains[-1]) if chains else None
-        st.diff_ids.append(layer_from_dir(self.images, upper, parent))
+        st.diff_ids.append(layer_from_dir(self.images, upper, parent, mtime=self.epoch))
         return True
 
     def _view(self, st: Stage) -> RootView:

@@ -128,13 +128,14 @@ def commit(engine, ref: str, *, repo: str = "", tag: str = "", author: str = "",
     return image_id
 
 
-def layer_from_dir(images, upper, parent_chain: str | None) -> str:
+def layer_from_dir(images, upper, parent_chain: str | None, mtime: int | None = None) -> str:
     """A directory of changes (an overlay upper dir) → a gzip layer blob in the store, unpacked
     on `parent_chain` and recorded as the layer's blob (what save and push give out). Returns
-    the DiffID. gzip without a name or time, so equal trees give equal blobs."""
+    the DiffID. gzip without a name or time, so equal trees give equal blobs; with `mtime`
+    every timestamp in the tar is that one (reproducible builds)."""
     with tempfile.TemporaryFile(dir=images.root) as tmp:
         with gzip.GzipFile(fileobj=tmp, mode="wb", mtime=0, compresslevel=6) as gz:
-            layers_mod.diff_tar(upper, gz)
+            layers_mod.diff_tar(upper, gz, mtime=mtime)
         tmp.seek(0)
         blob = str(images.blobs.ingest(tmp))
     diff_id, _ = images.register_blob_layer(blob, parent_chain)

@@ -215,3 +215,12 @@ def test_builder_prune_forgets_the_cache_but_keeps_listed_images(d, tmp_path):
     assert status == 200 and body["CachesDeleted"]
     assert d.out("run", "--rm", "pruned", "cat", "/p", "/q") == "p\nq"
     assert "Using cache" not in build(d, ctx).stdout
+
+
+def test_source_date_epoch_makes_builds_reproducible(d, tmp_path):
+    ctx = context(tmp_path, "FROM busybox\nRUN echo r > /r\nCOPY a.txt /a.txt\nENV E=1\n", **{"a.txt": "a"})
+    ids = [build(d, "-q", "--no-cache", "--build-arg", "SOURCE_DATE_EPOCH=1700000000", ctx).stdout.strip()
+           for _ in range(2)]
+    assert ids[0].startswith("sha256:") and ids[0] == ids[1]
+    assert d.out("image", "inspect", ids[0], "--format", "{{.Created}}").startswith("2023-11-14T22:13:20")
+    assert build(d, "-q", "--no-cache", ctx).stdout.strip() != ids[0]
