@@ -206,7 +206,11 @@ class Builder:
             stage = self._from(instructions[0], i)
             for ins in instructions[1:]:
                 self._next(ins)
-                self._dispatch(stage, ins)
+                try:
+                    self._dispatch(stage, ins)
+                except df.DockerfileError as e:     # from expanding variables: name the line
+                    raise BuildError(str(e) if e.line else f"Dockerfile parse error line {ins.line}: {e}") \
+                        from None
             self.built[str(i)] = stage
             if stage.name:
                 self.built[stage.name] = stage

@@ -109,6 +109,7 @@ def test_cache_reuse_invalidation_and_identical_ids(d, tmp_path):
 def test_build_errors_are_one_line_and_leave_nothing(d, tmp_path):
     cases = [("FROM busybox\nNOPE x\n", "Dockerfile parse error line 2: unknown instruction: NOPE", 1),
              ("FROM busybox\nCOPY ../x /x\n", "forbidden path outside the build context: ../x", 1),
+             ("FROM busybox\nENV A=1\nENV B=${A\n", "Dockerfile parse error line 3: syntax error: missing '}'", 1),
              ("FROM 127.0.0.1:9/no-such-image\n", "failed to get the base image 127.0.0.1:9/no-such-image", 1),
              ("FROM busybox\nADD http://127.0.0.1:9/x /x\n", "remote sources are not supported", 1),
              ("FROM busybox\nRUN echo about to fail && exit 3\n",
