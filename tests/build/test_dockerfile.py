@@ -125,3 +125,16 @@ def test_anything_either_parses_or_fails_with_one_line(text):
         df.parse(text)
     except df.DockerfileError as e:
         assert "\n" not in str(e)
+
+
+@settings(max_examples=60)
+@given(st.dictionaries(name, st.text(st.characters(whitelist_categories=("L", "N", "Zs"),
+                                                     whitelist_characters="$'\"\\-_/."), max_size=10),
+                       min_size=1, max_size=4))
+def test_env_pairs_round_trip_through_quoting(values):
+    """Values written with Docker's double-quote escapes come back exactly after expansion."""
+    def quote(v: str) -> str:
+        return '"' + "".join("\\" + c if c in '"$\\' else c for c in v) + '"'
+    line = " ".join(f"{k}={quote(v)}" for k, v in values.items())
+    got = {k: df.expand(v, {}) for k, v in df.pairs(line, "\\")}
+    assert got == values
