@@ -125,7 +125,8 @@ def register(router, engine) -> None:
         name, tag = req.query.get("fromImage", ""), req.query.get("tag", "")
         if not name:
             if req.query.get("fromSrc"):
-                raise HTTPError(501, "importing a root file system (fromSrc) is not supported")
+                from .build import import_image
+                return await import_image(req, engine)
             raise HTTPError(400, "fromImage or fromSrc is required")
         ref = ref_mod.parse_normalized(name)
         if tag:

@@ -17,7 +17,7 @@ import sys
 
 import refimpl
 
-from . import containers, cp, images, networks, registry, run, system, volumes
+from . import build, containers, cp, images, networks, registry, run, system, volumes
 from .client import CLIError, Client
 
 # `docker container ls`, `docker image rm`, ...: management commands as aliases.
@@ -28,8 +28,8 @@ ALIASES = {
     ("image", "inspect"): ["inspect", "--type", "image"],
 }
 GROUPS = {"container": {"run", "create", "start", "stop", "kill", "restart", "logs", "wait", "rename",
-                        "top", "pause", "unpause", "cp", "exec"},
-          "image": {"pull", "tag", "save", "load", "history"}}
+                        "top", "pause", "unpause", "cp", "exec", "commit", "export", "diff"},
+          "image": {"pull", "tag", "save", "load", "history", "build", "import"}}
 RUN_COMMANDS = {"run", "create"}   # their failures exit 125, as docker's do
 
 
@@ -56,7 +56,7 @@ def build_parser() -> Parser:
     top.add_argument("-H", "--host", help="Daemon socket to connect to (unix:// or tcp://)")
     top.add_argument("-v", "--version", action="version", version=f"refimpl version {refimpl.__version__}")
     sub = top.add_subparsers(metavar="COMMAND", parser_class=Parser)
-    for module in (run, containers, images, registry, cp, system, networks, volumes):
+    for module in (run, containers, images, registry, cp, system, networks, volumes, build):
         module.register(sub, _command)
     return top
 
