@@ -35,10 +35,10 @@ class App:
     """The request handler given to httpd.Server."""
 
     def __init__(self, engine):
-        from . import build, containers, images, networks, system, volumes
+        from . import build, containers, execs, images, networks, system, volumes
         self.engine = engine
         self.router = Router()
-        for module in (system, images, containers, networks, volumes, build):
+        for module in (system, images, containers, execs, networks, volumes, build):
             module.register(self.router, engine)
 
     async def __call__(self, req: Request):
