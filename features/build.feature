@@ -150,3 +150,71 @@ Feature: Building images from a Dockerfile
     When I successfully run "build -t {img} {ctx}"
     And I run "run --rm {img}"
     Then the output is "/srv/app\n65534"
+
+  @spec:build.add-archive
+  Scenario: ADD unpacks a local tar archive into the image
+    Given a build context "ctx" with this Dockerfile:
+      """
+      FROM {busybox}
+      ADD bundle.tar /opt/
+      """
+    And the build context "{ctx}" holds a tar archive "bundle.tar" with the file "inside/hello.txt" containing "from the archive"
+    When I successfully run "build -t {img} {ctx}"
+    And I run "run --rm {img} cat /opt/inside/hello.txt"
+    Then the output is "from the archive"
+
+  @spec:build.copy-chown
+  Scenario: COPY --chown sets the owner of the copied files
+    Given a build context "ctx" with this Dockerfile:
+      """
+      FROM {busybox}
+      COPY --chown=65534:65534 owned.txt /owned.txt
+      """
+    And the file "owned.txt" in "{ctx}" contains "mine"
+    When I successfully run "build -t {img} {ctx}"
+    And I run "run --rm {img} stat -c %u:%g /owned.txt"
+    Then the output is "65534:65534"
+
+  @spec:build.volume-stopsignal-healthcheck
+  Scenario: VOLUME, STOPSIGNAL and HEALTHCHECK are recorded in the image configuration
+    Given a build context "ctx" with this Dockerfile:
+      """
+      FROM {busybox}
+      VOLUME /data
+      STOPSIGNAL SIGUSR1
+      HEALTHCHECK --interval=30s CMD true
+      """
+    When I successfully run "build -t {img} {ctx}"
+    Then the field "Config.Volumes" of "{img}" contains "/data"
+    And the field "Config.StopSignal" of "{img}" is "SIGUSR1"
+    And the field "Config.Healthcheck.Test" of "{img}" contains "true"
+
+  @spec:build.shell
+  Scenario: SHELL changes the shell of the shell form of later instructions
+    Given a build context "ctx" with this Dockerfile:
+      """
+      FROM {busybox}
+      SHELL ["/usr/bin/env", "MARK=shell-was-changed", "/bin/sh", "-c"]
+      RUN echo $MARK > /shell.txt
+      """
+    When I successfully run "build -t {img} {ctx}"
+    And I run "run --rm {img} cat /shell.txt"
+    Then the output is "shell-was-changed"
+
+  @spec:build.onbuild
+  Scenario: ONBUILD instructions run when another image is built from this one
+    Given a build context "ctx" with this Dockerfile:
+      """
+      FROM {busybox}
+      ONBUILD RUN echo triggered > /onbuild.txt
+      """
+    And I successfully run "build -t {img}:base {ctx}"
+    And a build context "ctx2" with this Dockerfile:
+      """
+      FROM {img}:base
+      """
+    When I successfully run "build -t {img}:child {ctx2}"
+    And I run "run --rm {img}:child cat /onbuild.txt"
+    Then the output is "triggered"
+    When I run "run --rm {img}:base cat /onbuild.txt"
+    Then it fails

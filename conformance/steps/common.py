@@ -400,6 +400,18 @@ def context_file(world, path, ctx, value):
     f.write_text(text(world, value) + "\n")
 
 
+@step(r"the build context " + Q.format("ctx") + r" holds a tar archive " + Q.format("name")
+      + r" with the file " + Q.format("path") + r" containing " + Q.format("value"))
+def context_tar(world, ctx, name, path, value):
+    import io
+    import tarfile
+    data = (text(world, value) + "\n").encode()
+    with tarfile.open(Path(world.sub(ctx)) / name, "w") as tf:
+        info = tarfile.TarInfo(path)
+        info.size, info.mode = len(data), 0o644
+        tf.addfile(info, io.BytesIO(data))
+
+
 @step(r"I remember the digest the registry holds for " + Q.format("ref") + r" as " + Q.format("key"))
 def remember_registry_digest(world, ref, key):
     """Ask the registry itself (HEAD on the manifest) which digest the tag names."""
