@@ -10,17 +10,16 @@ from pathlib import Path
 import pytest
 
 
-def snapshot(base: Path, skip: Path | None = None) -> dict[str, tuple]:
+def snapshot(base: Path, *skip: Path) -> dict[str, tuple]:
     """path -> (type and mode, owner, size, nlink, content digest or link target), for
-    everything under base except the subtree `skip`."""
+    everything under base except the subtrees `skip`."""
     out = {}
+    skipped = {os.fspath(p) for p in skip}
     for dirpath, dirnames, filenames in os.walk(base):
-        if skip is not None and Path(dirpath) == skip:
-            dirnames[:] = []
-            continue
+        dirnames[:] = [n for n in dirnames if os.path.join(dirpath, n) not in skipped]
         for name in dirnames + filenames:
             p = os.path.join(dirpath, name)
-            if skip is not None and Path(p) == skip:
+            if p in skipped:
                 continue
             st = os.lstat(p)
             extra = ""

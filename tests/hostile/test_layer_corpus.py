@@ -20,12 +20,12 @@ from .conftest import make_sentinel, snapshot, special_files
 from .corpus import CONTAINED, ERROR, corpus
 
 
-def test_corpus_is_large_and_varied(tmp_path):
-    cases = corpus(str(tmp_path))
+def test_corpus_is_large_and_varied():
+    cases = corpus("/SENTINEL")
     assert len(cases) >= 50
     assert len({c.name for c in cases}) == len(cases)
     assert {c.expect for c in cases} == {ERROR, CONTAINED}
-    assert corpus(str(tmp_path)) == cases          # deterministic
+    assert corpus.__wrapped__("/SENTINEL") == cases          # deterministic
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,7 @@ CASES = corpus("/SENTINEL")        # names for the parametrisation; the data is 
 def test_hostile_layer(arena, name, needs_root):
     work, layers, sentinel = arena
     case = next(c for c in corpus(str(sentinel)) if c.name == name)
-    before = snapshot(work, skip=layers)
+    before = snapshot(work, layers)
     dest = layers / f"case-{name}" / "diff"
     dest.parent.mkdir()
     try:
@@ -58,7 +58,7 @@ def test_hostile_layer(arena, name, needs_root):
             extract_layer(io.BytesIO(case.data), dest, mode=OVERLAY)
             assert dest.is_dir()
             assert special_files(dest) == []
-        assert snapshot(work, skip=layers) == before, "something outside the layer root changed"
+        assert snapshot(work, layers) == before, "something outside the layer root changed"
     finally:
         import shutil
         shutil.rmtree(dest.parent, ignore_errors=True)
