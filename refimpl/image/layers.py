@@ -120,16 +120,29 @@ class _Applier:
         self.mode, self.devices = mode, devices
         self.chown = os.geteuid() == 0 if chown is None else chown
         self.root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        self._last: tuple[str, int] | None = None     # the last directory resolved, and its fd
         self.unpacked: set[str] = set()
         self.dirs: dict[str, tarfile.TarInfo] = {}
 
     def close(self) -> None:
+        self._forget()
         os.close(self.root_fd)
+
+    def _forget(self) -> None:
+        """Drop the cached directory fd: called before anything is removed, since a removal
+        may take away a directory on the cached path."""
+        if self._last is not None:
+            os.close(self._last[1])
+            self._last = None
 
     # -- resolution inside the root ------------------------------------------
     def _dir(self, rel: str, entry: str, create: bool) -> int | None:
         """An fd for directory `rel`, resolving symlinks with the root as `/`;
-        None if it does not exist and `create` is false."""
+        None if it does not exist and `create` is false. Entries of one directory
+        come together in a tar, so the last answer is kept (nothing but a removal
+        can change what an existing path resolves to: see _forget)."""
+        if self._last is not None and self._last[0] == rel:
+            return os.dup(self._last[1])
         todo = [c for c in reversed(rel.split("/")) if c]
         stack: list[str] = []
         links = 0
@@ -175,6 +188,8 @@ class _Applier:
         except OSError as e:
             os.close(fd)
             raise LayerError(f"{entry!r}: {e.strerror} while opening its directory") from None
+        self._forget()
+        self._last = (rel, os.dup(fd))
         return fd
 
     @staticmethod
@@ -184,11 +199,11 @@ class _Applier:
         except FileNotFoundError:
             return None
 
-    @staticmethod
-    def _remove(name: str, dfd: int) -> None:
-        st = _Applier._lstat(name, dfd)
+    def _remove(self, name: str, dfd: int) -> None:
+        st = self._lstat(name, dfd)
         if st is None:
             return
+        self._forget()
         if stat.S_ISDIR(st.st_mode):
             shutil.rmtree(name, dir_fd=dfd)
         else:

@@ -78,3 +78,14 @@ def test_contained_writes_land_inside_the_root(arena, needs_root):
     assert (root2 / "pwned").read_bytes() == b"pwned\n"
     assert os.stat(root2 / "hl").st_ino == os.stat(root2 / "pwned").st_ino
     assert not Path(sentinel, "pwned").exists() and not (work / "pwned").exists()
+
+
+def test_a_directory_replaced_mid_archive_is_resolved_again(tmp_path):
+    """Entries after `a/` was replaced by a symlink (or a file) must follow the new `a`,
+    not the directory the applier resolved a moment earlier."""
+    from .corpus import d, f, sym, tar
+    data = tar(d("a"), f("a/one"), sym("a", "/b"), f("a/two"), d("c"), f("c/x"), f("c"), d("c"), f("c/y"))
+    root = tmp_path / "root"
+    extract_layer(io.BytesIO(data), root, chown=False)
+    assert os.readlink(root / "a") == "/b" and (root / "b" / "two").exists()
+    assert sorted(os.listdir(root / "c")) == ["y"] and not (root / "one").exists()
