@@ -124,13 +124,13 @@ def fuzzed_request(draw, ids: list[str]) -> bytes:
     target = version + path + ("?" + "&".join(f"{_q(k)}={_q(v)}" for k, v in query.items()) if query else "")
     body = draw(st.one_of(create_bodies.map(lambda v: json.dumps(v).encode()), bodies)
                 if path == "/containers/create" else bodies)
-    if path == "/auth" and body is not None:
+    if path == "/auth":          # never let /auth reach a host other than the local registry
         try:
-            doc = json.loads(body)
+            doc = json.loads(body) if body is not None else None
         except ValueError:
-            doc = None
-        if isinstance(doc, dict):        # never let /auth reach a host other than the local registry
-            doc["serveraddress"] = ids[-1]
+            doc = [None]         # not JSON: refused before any registry is asked
+        if isinstance(doc, dict) or not doc:    # an empty body means Docker Hub
+            doc = {**(doc or {}), "serveraddress": ids[-1]}
             body = json.dumps(doc).encode()
     headers = draw(st.dictionaries(st.sampled_from(["Content-Type", "X-Registry-Auth", "Expect", "Accept"]),
                                    st.one_of(texts.map(_header_safe), st.sampled_from(
