@@ -97,3 +97,20 @@ def test_concurrent_mixed_requests(refimpld):
             time.sleep(0.1)
         assert state["Status"] == "exited" and state["ExitCode"] == 0, state
     assert not log_problems(d)
+
+
+def test_pause_racing_the_exit_is_a_conflict(refimpld):
+    """`pause` right after `start` of a container that exits at once: the process may be
+    gone (and its cgroup with it) before refimpld has seen the exit. The answer is 204 or
+    409, never an unhandled error; unpause answers as Docker does (500 "is not paused")."""
+    d = refimpld
+    for i in range(15):
+        cid = call(d, "POST", f"/containers/create?name=racer{i}", BODY)[1]["Id"]
+        assert call(d, "POST", f"/containers/{cid}/start")[0] == 204
+        for _ in range(3):
+            status, doc = call(d, "POST", f"/containers/{cid}/pause")
+            assert status in (204, 409), (status, doc)
+            status, doc = call(d, "POST", f"/containers/{cid}/unpause")
+            assert status in (204, 409) or (status == 500 and doc["message"].endswith("is not paused")), doc
+        call(d, "DELETE", f"/containers/{cid}?force=1")
+    assert not log_problems(d), log_problems(d)[:5]
