@@ -190,6 +190,8 @@ MALFORMED = [
     + b"\r\n0\r\n\r\n",
     b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\nGET /_ping HTTP/1.1\r\nHost: x\r\n\r\n",   # pipelined
     b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",                                 # a TLS hello
+    request("GET", "/images/a%0Ab/json"), request("GET", "/nope%0D%0AX-Injected:%201"),   # line breaks
+    request("DELETE", "/containers/a%0Ab"), request("POST", "/v1.44/images/x%0A/tag?repo=y"),
 ]
 
 
