@@ -39,10 +39,14 @@ REGISTRY_FEATURES ?= registry.feature or distribution.feature
 registry-pairing:
 	DOCKSPEC_REGISTRY_KIND=refimpl $(PY) -m pytest conformance --target $(TARGET) -k "$(REGISTRY_FEATURES)" --results $(RESULTS)/$(TARGET)+refimpl-registry.jsonl
 
-# Push/pull throughput of the Debian image, refimpl-registry against Debian's
-# docker-registry (not part of make test); writes bench/results/registry.json.
+# Side-by-side benchmarks (not part of make test): push/pull throughput of the
+# Debian image, refimpl-registry against Debian's docker-registry
+# (bench/results/registry.json); then refimpld against the host's dockerd through
+# the docker CLI: run, create, start -a, ps, pull, 100 concurrent run -d
+# (reports/bench.md, bench/results/engine.json).
 bench:
 	$(PY) -m bench.registry
+	$(PY) -m bench.engine
 
 # The main job: every available target, then reports/compat.md and compat.html.
 report:

@@ -262,9 +262,15 @@ class Router:
         raise HTTPError(404, f"page not found: {req.path}")
 
 
+def one_line(text: str) -> str:
+    """An error message as one line: line breaks that came in with a client's input
+    (a decoded `%0A` in a path) are shown escaped."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
 def default_error_response(exc: BaseException) -> Response:
     if isinstance(exc, HTTPError):
-        return json_response({"message": exc.message}, exc.status, exc.headers)
+        return json_response({"message": one_line(exc.message)}, exc.status, exc.headers)
     log.error("unhandled error in handler", exc_info=exc)
     line = (str(exc).splitlines() or [""])[0] or type(exc).__name__
     return json_response({"message": f"internal server error: {line}"}, 500)

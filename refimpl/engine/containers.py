@@ -582,14 +582,20 @@ class ContainerService:
     def pause(self, ref: str) -> None:
         c = self.get(ref)
         c.life.check(Event.PAUSE, ref)
-        c.shim.pause()
+        try:
+            c.shim.pause()
+        except OSError:     # the process exited before its exit was seen: its cgroup is gone
+            raise Conflict(f"Container {c.id} is not running") from None
         c.life.fire(Event.PAUSE)
         c.save()
 
     def unpause(self, ref: str) -> None:
         c = self.get(ref)
         c.life.check(Event.UNPAUSE, ref)
-        c.shim.resume()
+        try:
+            c.shim.resume()
+        except OSError:
+            raise Conflict(f"Container {c.id} is not running") from None
         c.life.fire(Event.UNPAUSE)
         c.save()
 

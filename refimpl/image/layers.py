@@ -4,7 +4,11 @@ A layer is a tar of changes (uncompressed, or gzip: detected by magic bytes, not
 by name). Applying it is the one place an image's author writes to our disk, so
 every path is resolved *inside the root*, the way a chroot would see it:
 - entry names and hardlink targets are cleaned lexically; one that climbs out
-  (`../x`) is refused; a leading `/` just means "from the root";
+  (`../x`) is refused; a leading `/` just means "from the root" (`/../x` is `/x`);
+- no directory deeper than MAX_DEPTH levels (a deeper tree cannot be removed by
+  a recursive walk); header numbers no syscall accepts are refused, not raised;
+- overlayfs' own xattrs (`trusted.overlay.*`: redirects, metacopy) in an archive
+  are dropped: only the opaque marker we derive from `.wh..wh..opq` is set;
 - parent directories are walked component by component from an fd of the root;
   a symlink met on the way is followed with the root as `/` (an absolute target
   starts again at the root, `..` stops at the root), and the final open of each
@@ -45,10 +49,12 @@ WHITEOUT_PREFIX = ".wh."
 WHITEOUT_META_PREFIX = ".wh..wh."
 WHITEOUT_OPAQUE = ".wh..wh..opq"
 OPAQUE_XATTR = "trusted.overlay.opaque"
+OVERLAY_XATTRS = "trusted.overlay."     # overlayfs' own (redirect, metacopy): never from an archive
 XATTR_PAX = "SCHILY.xattr."
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 MAX_SYMLINKS = 40
+MAX_DEPTH = 512         # directory levels; deeper trees cannot even be removed recursively
 FLATTEN, OVERLAY = "flatten", "overlay"
 
 
@@ -98,7 +104,10 @@ def _clean(name: str, entry: str) -> str:
     """Lexically clean an archive path to a root-relative one ("" is the root)."""
     if "\0" in name:
         raise LayerError(f"{entry!r}: NUL byte in path")
-    clean = posixpath.normpath(name.lstrip("/")) if name.strip("/") else "."
+    if not name.strip("/"):
+        return ""
+    # A leading `/` is the root, so `/../x` is `/x` (Go's filepath.Clean, as dockerd reads names).
+    clean = (posixpath.normpath(name).lstrip("/") or ".") if name.startswith("/") else posixpath.normpath(name)
     if clean == ".." or clean.startswith("../"):
         raise LayerError(f"{entry!r}: path escapes the layer root")
     return "" if clean == "." else clean
@@ -111,16 +120,29 @@ class _Applier:
         self.mode, self.devices = mode, devices
         self.chown = os.geteuid() == 0 if chown is None else chown
         self.root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        self._last: tuple[str, int] | None = None     # the last directory resolved, and its fd
         self.unpacked: set[str] = set()
         self.dirs: dict[str, tarfile.TarInfo] = {}
 
     def close(self) -> None:
+        self._forget()
         os.close(self.root_fd)
+
+    def _forget(self) -> None:
+        """Drop the cached directory fd: called before anything is removed, since a removal
+        may take away a directory on the cached path."""
+        if self._last is not None:
+            os.close(self._last[1])
+            self._last = None
 
     # -- resolution inside the root ------------------------------------------
     def _dir(self, rel: str, entry: str, create: bool) -> int | None:
         """An fd for directory `rel`, resolving symlinks with the root as `/`;
-        None if it does not exist and `create` is false."""
+        None if it does not exist and `create` is false. Entries of one directory
+        come together in a tar, so the last answer is kept (nothing but a removal
+        can change what an existing path resolves to: see _forget)."""
+        if self._last is not None and self._last[0] == rel:
+            return os.dup(self._last[1])
         todo = [c for c in reversed(rel.split("/")) if c]
         stack: list[str] = []
         links = 0
@@ -138,6 +160,8 @@ class _Applier:
             except FileNotFoundError:
                 if not create:
                     return None
+                if len(stack) >= MAX_DEPTH:
+                    raise LayerError(f"{entry!r}: more than {MAX_DEPTH} directory levels")
                 os.mkdir(p, 0o755, dir_fd=self.root_fd)
                 stack.append(c)
                 continue
@@ -151,6 +175,8 @@ class _Applier:
                 todo.extend(c for c in reversed(target.split("/")) if c)
             elif stat.S_ISDIR(st.st_mode):
                 stack.append(c)
+                if len(stack) > MAX_DEPTH:
+                    raise LayerError(f"{entry!r}: more than {MAX_DEPTH} directory levels")
             else:
                 raise LayerError(f"{entry!r}: {p} is not a directory")
         fd = os.dup(self.root_fd)
@@ -162,6 +188,8 @@ class _Applier:
         except OSError as e:
             os.close(fd)
             raise LayerError(f"{entry!r}: {e.strerror} while opening its directory") from None
+        self._forget()
+        self._last = (rel, os.dup(fd))
         return fd
 
     @staticmethod
@@ -171,11 +199,11 @@ class _Applier:
         except FileNotFoundError:
             return None
 
-    @staticmethod
-    def _remove(name: str, dfd: int) -> None:
-        st = _Applier._lstat(name, dfd)
+    def _remove(self, name: str, dfd: int) -> None:
+        st = self._lstat(name, dfd)
         if st is None:
             return
+        self._forget()
         if stat.S_ISDIR(st.st_mode):
             shutil.rmtree(name, dir_fd=dfd)
         else:
@@ -325,7 +353,7 @@ class _Applier:
     @staticmethod
     def _xattrs_fd(m, fd) -> None:
         for key, value in m.pax_headers.items():
-            if key.startswith(XATTR_PAX):
+            if key.startswith(XATTR_PAX) and not key.startswith(XATTR_PAX + OVERLAY_XATTRS):
                 try:
                     os.setxattr(fd, key[len(XATTR_PAX):], value.encode("utf-8", "surrogateescape"))
                 except OSError as e:
@@ -377,6 +405,8 @@ def apply_layer(stream: BinaryIO, root: str | os.PathLike, *, mode: str = FLATTE
         raise LayerError(f"invalid layer archive (at {entry!r}): {e}") from None
     except OSError as e:
         raise LayerError(f"{entry!r}: {e.strerror or e}") from None
+    except (OverflowError, ValueError) as e:      # a header number no syscall takes (uid 2**40, mtime 1e30)
+        raise LayerError(f"{entry!r}: invalid header value: {e}") from None
     finally:
         applier.close()
 
