@@ -46,6 +46,7 @@ registry-pairing:
 # (reports/bench.md, bench/results/engine.json).
 bench:
 	$(PY) -m bench.registry
+	$(PY) -m bench.build
 	$(PY) -m bench.engine
 
 # The main job: every available target, then reports/compat.md and compat.html.
