@@ -33,7 +33,9 @@ def test_any_body_is_accepted_or_refused_with_one_line(config, host):
         assert str(e) and "\n" not in str(e)
         return
     assert isinstance(cfg["Env"], list) and (cfg["Entrypoint"] or []) + (cfg["Cmd"] or [])
-    assert hc["NetworkMode"] in ("bridge", "host", "none")
+    # a predefined network or a user network's name (whether it exists is checked at create)
+    assert hc["NetworkMode"] in ("bridge", "host", "none") or (
+        isinstance(hc["NetworkMode"], str) and hc["NetworkMode"] and not hc["NetworkMode"].startswith("container:"))
     assert hc["RestartPolicy"]["Name"] in ("no", "always", "unless-stopped", "on-failure")
 
 
