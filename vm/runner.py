@@ -144,6 +144,15 @@ def stamp_results(text: str, stamp: dict[str, str]) -> str:
     return "\n".join(out) + ("\n" if out else "")
 
 
+def exit_reason(output: str, rc: int) -> str:
+    """Why a suite run ended before its first scenario: the harness's one-line `dockspec:` message."""
+    for line in reversed(output.splitlines()):
+        m = re.search(r"dockspec: (.+?)(?: !)?$", line.strip())
+        if m:
+            return m.group(1)
+    return f"pytest exit {rc}"
+
+
 def did_not_start(target: str, reason: str, stamp: dict[str, str]) -> str:
     """A results file for a target whose run never started: the report still shows its column."""
     rec = {"type": "run", "target": target, "version": f"did not start: {reason}"[:200],
@@ -328,6 +337,16 @@ class Guest:
     def run(self, command: str, stdin=None, capture: bool = True) -> subprocess.CompletedProcess:
         return subprocess.run(self.argv(command), stdin=stdin, capture_output=capture, text=capture)
 
+    def stream(self, command: str) -> tuple[int, str]:
+        """Run with the output passed through as it comes; returns (exit status, last output)."""
+        proc = subprocess.Popen(self.argv(command), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        tail = b""
+        while chunk := os.read(proc.stdout.fileno(), 65536):
+            sys.stdout.buffer.write(chunk)
+            sys.stdout.flush()
+            tail = (tail + chunk)[-4000:]
+        return proc.wait(), tail.decode(errors="replace")
+
     def out(self, command: str) -> str:
         res = self.run(command)
         if res.returncode != 0:
@@ -345,6 +364,12 @@ class Guest:
         _, err = ssh.communicate()
         if tar.wait() != 0 or ssh.returncode != 0:
             raise VMError(f"copying {src} into the VM failed: {err.decode(errors='replace').strip()[-200:]}")
+
+
+def _show_tail(path: Path, lines: int = 15) -> None:
+    text = [ln for ln in path.read_text(errors="replace").splitlines() if "Progress:" not in ln]
+    for ln in text[-lines:]:
+        print(f"  | {ln}", file=sys.stderr)
 
 
 def project_files() -> list[str]:
@@ -444,7 +469,11 @@ def run(a) -> int:
             lv.pool(CACHE / "pool")
             stamp["driver"] = env["DOCKSPEC_VM_DRIVER"]
             log(f"libvirt: driver {stamp['driver']}, network {NAME} {env['DOCKSPEC_VM_SUBNET']}, pool {NAME}")
-        v = vagrant.Vagrant(root=str(VM_DIR), env=env, quiet_stdout=False, quiet_stderr=False)
+        # Vagrant's own output (progress bars included) goes to a log; on failure its tail is shown.
+        vlog = CACHE / "vagrant.log"
+        vlog.write_text("")
+        v = vagrant.Vagrant(root=str(VM_DIR), env=env, out_cm=vagrant.make_file_cm(vlog),
+                            err_cm=vagrant.make_file_cm(vlog))
         if a.box != "local" and not any(b.name == a.box for b in v.box_list()):
             log(f"box {a.box} is not installed: vagrant will try to download it")
         log(f"vagrant up ({a.provider}, box {stamp['box']})")
@@ -453,7 +482,9 @@ def run(a) -> int:
         try:
             v.up(provider=a.provider, provision=False)
         except subprocess.CalledProcessError as e:
-            raise VMError(f"vagrant up failed (exit {e.returncode}); guest console: {CACHE / 'console.log'}") from None
+            _show_tail(vlog)
+            raise VMError(f"vagrant up failed (exit {e.returncode}); log {vlog}, guest console "
+                          f"{CACHE / 'console.log'}") from None
         times["up"] = time.monotonic() - t
 
         t = time.monotonic()
@@ -467,7 +498,8 @@ def run(a) -> int:
         try:
             v.provision()
         except subprocess.CalledProcessError as e:
-            raise VMError(f"provisioning (vm/provision.sh) failed (exit {e.returncode})") from None
+            _show_tail(vlog)
+            raise VMError(f"provisioning (vm/provision.sh) failed (exit {e.returncode}); log {vlog}") from None
         times["sync + provision"] = time.monotonic() - t
         stamp["kernel"] = guest.out("uname -r")
         stamp["distribution"] = guest.out(". /etc/os-release && echo \"$PRETTY_NAME\"")
@@ -484,14 +516,14 @@ def run(a) -> int:
         for target in suite_targets(ROOT, a.targets):
             log(f"suite ({a.suite}) against {target}, inside the VM")
             t = time.monotonic()
-            rc = subprocess.call(guest.argv(guest_command(target, a.suite)))
+            rc, tail = guest.stream(guest_command(target, a.suite))
             times[f"suite {target}"] = time.monotonic() - t
             statuses[target] = rc
             text = guest.run(f"cat {GUEST_RESULTS}/{target}.jsonl 2>/dev/null").stdout
             if text.strip():
                 (results / f"{target}.jsonl").write_text(stamp_results(text, stamp))
             else:
-                (results / f"{target}.jsonl").write_text(did_not_start(target, f"pytest exit {rc}", stamp))
+                (results / f"{target}.jsonl").write_text(did_not_start(target, exit_reason(tail, rc), stamp))
         subprocess.run([sys.executable, "-m", "conformance", "report", "--results", str(results),
                         "--out", str(out)], cwd=ROOT, check=False)
     finally:

@@ -126,3 +126,9 @@ def test_missing_vagrant_is_one_line(tmp_path):
     res = subprocess.run([sys.executable, str(ROOT / "vm" / "runner.py")], env=env, capture_output=True, text=True)
     assert res.returncode == 2
     assert res.stderr.strip() == "vm-test: vagrant is not installed: apt-get install vagrant (or scripts/bootstrap --vm)"
+
+
+def test_exit_reason_is_the_harness_message():
+    out = "98 deselected in 3.26s\n! _pytest.outcomes.Exit: dockspec: target refimpl: the refimpl CLI is not installed !\n"
+    assert runner.exit_reason(out, 3) == "target refimpl: the refimpl CLI is not installed"
+    assert runner.exit_reason("Traceback ...\nboom\n", 4) == "pytest exit 4"
