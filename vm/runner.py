@@ -44,7 +44,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VM_DIR = ROOT / "vm"
-CACHE = Path(os.environ.get("DOCKSPEC_VM_CACHE", "/var/cache/dockspec/vm"))
+# Box, wheels, pool and logs: system-wide as root (libvirt), per user otherwise (a laptop's VirtualBox).
+CACHE = Path(os.environ.get("DOCKSPEC_VM_CACHE") or
+             ("/var/cache/dockspec/vm" if os.geteuid() == 0 else Path.home() / ".cache" / "dockspec" / "vm"))
 LOCAL_BOX = "dockspec/bookworm-local"
 NAME = "dockspec-vm"  # libvirt network and storage pool
 GUEST_PROJECT = "/home/vagrant/dockspec"
@@ -183,6 +185,7 @@ class Libvirt:
         self.started: list[tuple[str, int]] = []
         self.defined: list[tuple[str, str]] = []
         self.virbr0_before = Path("/sys/class/net/virbr0").exists()
+        self.chains_before = _has_libvirt_chains()
 
     def virsh(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return sh(["virsh", "-q", "-c", "qemu:///system", *args], check=check)
@@ -242,6 +245,13 @@ class Libvirt:
             if kind == "pool":
                 self.virsh("pool-destroy", name, check=False)
                 self.virsh("pool-undefine", name, check=False)
+        # libvirt adds top-level LIBVIRT_* chains with its first network and never
+        # removes them; a daemon started here had them made here: remove them (empty now).
+        if self.started and not self.chains_before:
+            for tool in ("iptables", "ip6tables"):
+                for table, parent, chain in LIBVIRT_CHAINS:
+                    sh([tool, "-w", "-t", table, "-D", parent, "-j", chain], check=False)
+                    sh([tool, "-w", "-t", table, "-X", chain], check=False)
         for daemon, pid in reversed(self.started):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
@@ -250,6 +260,18 @@ class Libvirt:
                     break
                 time.sleep(0.1)
             self.log(f"stopped {daemon} (pid {pid})")
+
+
+LIBVIRT_CHAINS = [("filter", "INPUT", "LIBVIRT_INP"), ("filter", "OUTPUT", "LIBVIRT_OUT"),
+                  ("filter", "FORWARD", "LIBVIRT_FWX"), ("filter", "FORWARD", "LIBVIRT_FWI"),
+                  ("filter", "FORWARD", "LIBVIRT_FWO"), ("nat", "POSTROUTING", "LIBVIRT_PRT"),
+                  ("mangle", "POSTROUTING", "LIBVIRT_PRT")]
+
+
+def _has_libvirt_chains() -> bool:
+    if shutil.which("iptables") is None:
+        return False
+    return sh(["iptables", "-w", "-n", "-L", "LIBVIRT_INP"], check=False).returncode == 0
 
 
 def _pid_alive(pid: int) -> bool:
@@ -320,6 +342,30 @@ def local_box(vagrant_home: Path, wheels: Path, log) -> tuple[str, float]:
         if old.name != version:
             shutil.rmtree(old, ignore_errors=True)
     return version, time.monotonic() - t0
+
+
+def box_volume_name(box: str, version: str) -> str:
+    """The volume vagrant-libvirt (0.11) uploads a box's box.img as (handle_box_image.rb)."""
+    return f"{box.replace('/', '-VAGRANTSLASH-')}_vagrant_box_image_{version}_box.img"
+
+
+def seed_pool(pool: Path, vagrant_home: Path, version: str) -> None:
+    """Hard-link the local box's image into the pool under the name vagrant-libvirt looks for.
+
+    vagrant-libvirt skips its upload when the volume exists: that upload is a
+    1.4 GB stream through libvirt, a link is instant and the bytes are the same.
+    Volumes of other box versions are removed.
+    """
+    pool.mkdir(parents=True, exist_ok=True)
+    want = box_volume_name(LOCAL_BOX, version)
+    prefix = box_volume_name(LOCAL_BOX, "")[:-len("_box.img")]
+    for old in pool.glob(prefix + "*"):
+        if old.name != want:
+            old.unlink()
+    if not (pool / want).exists():
+        src = vagrant_home / "boxes" / LOCAL_BOX.replace("/", "-VAGRANTSLASH-") / version / "libvirt" / "box.img"
+        with contextlib.suppress(OSError):  # another file system: vagrant uploads it instead
+            os.link(src, pool / want)
 
 
 class Guest:
@@ -441,6 +487,7 @@ def run(a) -> int:
     env = dict(os.environ, DOCKSPEC_VM_CPUS=os.environ.get("VM_CPUS", "2"),
                DOCKSPEC_VM_MEMORY=os.environ.get("VM_MEMORY", "3072"))
     stamp = {"provider": a.provider, "suite": a.suite}
+    version = ""
     t = time.monotonic()
     wheels = wheelhouse(log)
     times["wheelhouse"] = time.monotonic() - t
@@ -466,6 +513,8 @@ def run(a) -> int:
             env["DOCKSPEC_VM_SUBNET"] = lv.network()
             env["DOCKSPEC_VM_POOL"] = NAME
             env["DOCKSPEC_VM_CONSOLE"] = str(CACHE / "console.log")
+            if a.box == "local":
+                seed_pool(CACHE / "pool", CACHE / "vagrant.d", version)
             lv.pool(CACHE / "pool")
             stamp["driver"] = env["DOCKSPEC_VM_DRIVER"]
             log(f"libvirt: driver {stamp['driver']}, network {NAME} {env['DOCKSPEC_VM_SUBNET']}, pool {NAME}")

@@ -132,3 +132,24 @@ def test_exit_reason_is_the_harness_message():
     out = "98 deselected in 3.26s\n! _pytest.outcomes.Exit: dockspec: target refimpl: the refimpl CLI is not installed !\n"
     assert runner.exit_reason(out, 3) == "target refimpl: the refimpl CLI is not installed"
     assert runner.exit_reason("Traceback ...\nboom\n", 4) == "pytest exit 4"
+
+
+def test_box_volume_name_matches_vagrant_libvirt():
+    assert runner.box_volume_name("dockspec/bookworm-local", "1.20261129.030238") == \
+        "dockspec-VAGRANTSLASH-bookworm-local_vagrant_box_image_1.20261129.030238_box.img"
+
+
+def test_seed_pool_links_current_and_drops_old(tmp_path):
+    home, pool = tmp_path / "home", tmp_path / "pool"
+    box = home / "boxes" / "dockspec-VAGRANTSLASH-bookworm-local" / "1.2.3" / "libvirt"
+    box.mkdir(parents=True)
+    (box / "box.img").write_bytes(b"qcow2")
+    pool.mkdir()
+    stale = pool / runner.box_volume_name(runner.LOCAL_BOX, "1.0.0")
+    stale.write_bytes(b"old")
+    other = pool / "someone-else.img"
+    other.write_bytes(b"x")
+    runner.seed_pool(pool, home, "1.2.3")
+    linked = pool / runner.box_volume_name(runner.LOCAL_BOX, "1.2.3")
+    assert linked.read_bytes() == b"qcow2" and linked.stat().st_ino == (box / "box.img").stat().st_ino
+    assert not stale.exists() and other.exists()
