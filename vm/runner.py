@@ -387,11 +387,16 @@ class Guest:
         """Run with the output passed through as it comes; returns (exit status, last output)."""
         proc = subprocess.Popen(self.argv(command), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         tail = b""
-        while chunk := os.read(proc.stdout.fileno(), 65536):
-            sys.stdout.buffer.write(chunk)
-            sys.stdout.flush()
-            tail = (tail + chunk)[-4000:]
-        return proc.wait(), tail.decode(errors="replace")
+        try:
+            while chunk := os.read(proc.stdout.fileno(), 65536):
+                sys.stdout.buffer.write(chunk)
+                sys.stdout.flush()
+                tail = (tail + chunk)[-4000:]
+            return proc.wait(), tail.decode(errors="replace")
+        finally:
+            if proc.poll() is None:  # interrupted: the VM is about to go, so is this ssh
+                proc.kill()
+                proc.wait()
 
     def out(self, command: str) -> str:
         res = self.run(command)
@@ -438,6 +443,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--targets", nargs="*", help="default: docker, plus refimpl targets when present")
     p.add_argument("--out", default="reports/vm")
     a = p.parse_args(argv)
+    for name, value, allowed in (("SUITE", a.suite, ("smoke", "full")), ("VM_PROVIDER", a.provider, ("libvirt", "virtualbox"))):
+        if value not in allowed:
+            print(f"vm-test: {name} must be one of {', '.join(allowed)}, not {value!r}", file=sys.stderr)
+            return 2
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         return run(a)

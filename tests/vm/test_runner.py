@@ -153,3 +153,10 @@ def test_seed_pool_links_current_and_drops_old(tmp_path):
     linked = pool / runner.box_volume_name(runner.LOCAL_BOX, "1.2.3")
     assert linked.read_bytes() == b"qcow2" and linked.stat().st_ino == (box / "box.img").stat().st_ino
     assert not stale.exists() and other.exists()
+
+
+@pytest.mark.parametrize("var,value", [("SUITE", "bogus"), ("VM_PROVIDER", "xen")])
+def test_bad_variable_is_one_line_before_anything_starts(var, value):
+    res = subprocess.run([sys.executable, str(ROOT / "vm" / "runner.py")], env={"PATH": "/usr/bin:/bin", var: value},
+                         capture_output=True, text=True)
+    assert res.returncode == 2 and res.stderr.count("\n") == 1 and f"{var} must be one of" in res.stderr
