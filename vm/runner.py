@@ -49,6 +49,7 @@ CACHE = Path(os.environ.get("DOCKSPEC_VM_CACHE") or
              ("/var/cache/dockspec/vm" if os.geteuid() == 0 else Path.home() / ".cache" / "dockspec" / "vm"))
 LOCAL_BOX = "dockspec/bookworm-local"
 NAME = "dockspec-vm"  # libvirt network and storage pool
+DOMAIN = "dockspec-default"  # the Vagrantfile's default_prefix + Vagrant's machine name
 GUEST_PROJECT = "/home/vagrant/dockspec"
 GUEST_RESULTS = "/home/vagrant/results"
 GUEST_VENV = "/opt/dockspec/venv"
@@ -239,7 +240,15 @@ class Libvirt:
         self.virsh("pool-start", NAME, check=False)
         self.virsh("pool-refresh", NAME, check=False)
 
+    def drop_domain(self) -> None:
+        """The VM by libvirt's hand, for when `vagrant destroy` could not (an interrupted `up`)."""
+        if DOMAIN in self.virsh("list", "--all", "--name", check=False).stdout.split():
+            self.virsh("destroy", DOMAIN, check=False)
+            self.virsh("undefine", DOMAIN, "--remove-all-storage", check=False)
+            self.log(f"removed libvirt domain {DOMAIN}")
+
     def down(self) -> None:
+        self.drop_domain()
         self.drop_network()
         for kind, name in reversed(self.defined):
             if kind == "pool":
@@ -262,6 +271,26 @@ class Libvirt:
             self.log(f"stopped {daemon} (pid {pid})")
 
 
+def _stop_children() -> None:
+    """SIGTERM our own child processes (by PID) and wait for them."""
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == os.getpid():
+                kids.append(int(stat.parent.name))
+    for pid in kids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    for pid in kids:
+        for _ in range(300):
+            with contextlib.suppress(ChildProcessError):
+                if os.waitpid(pid, os.WNOHANG)[0]:
+                    break
+            if not _pid_alive(pid):
+                break
+            time.sleep(0.1)
+
+
 LIBVIRT_CHAINS = [("filter", "INPUT", "LIBVIRT_INP"), ("filter", "OUTPUT", "LIBVIRT_OUT"),
                   ("filter", "FORWARD", "LIBVIRT_FWX"), ("filter", "FORWARD", "LIBVIRT_FWI"),
                   ("filter", "FORWARD", "LIBVIRT_FWO"), ("nat", "POSTROUTING", "LIBVIRT_PRT"),
@@ -277,9 +306,9 @@ def _has_libvirt_chains() -> bool:
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (ProcessLookupError, FileNotFoundError, PermissionError):
         return False
-    return not Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
 
 
 def _alive(pidfile: Path) -> bool:
@@ -516,6 +545,8 @@ def run(a) -> int:
     try:
         if lv:
             lv.up()
+            if not (VM_DIR / ".vagrant" / "machines" / "default" / "libvirt" / "id").exists():
+                lv.drop_domain()  # left by an interrupted run: vagrant no longer knows it
             env["DOCKSPEC_VM_DRIVER"] = libvirt_driver(Path("/proc/cpuinfo").read_text(),
                                                        Path("/dev/kvm").exists(), os.environ.get("VM_DRIVER"))
             env["DOCKSPEC_VM_NETWORK"] = NAME
@@ -585,6 +616,7 @@ def run(a) -> int:
         subprocess.run([sys.executable, "-m", "conformance", "report", "--results", str(results),
                         "--out", str(out)], cwd=ROOT, check=False)
     finally:
+        _stop_children()  # a `vagrant up` cut short by a signal must not race the teardown
         if v is not None and up_done:
             if a.keep:
                 log("VM kept (VM_KEEP=1): `cd vm && vagrant ssh`, `vagrant destroy -f` when done"
