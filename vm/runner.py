@@ -630,7 +630,7 @@ def run(a) -> int:
             lv.down()
         summary = ", ".join(f"{k} {v:.0f} s" for k, v in times.items())
         log(f"times: {summary}")
-        if out.exists() or times:
+        if statuses:  # the record that goes with the report; a run cut short leaves the last one alone
             out.mkdir(parents=True, exist_ok=True)
             (out / "vm-run.json").write_text(json.dumps({"stamp": stamp, "seconds": {k: round(v, 1) for k, v in times.items()}},
                                                         indent=1, sort_keys=True) + "\n")
