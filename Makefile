@@ -1,12 +1,12 @@
 # dockspec: make test (what CI runs) · make report · make conformance TARGET=…
-#           make services / make services-down · make check-steps · make unit · make bench
+#           make services / make services-down · make check-steps · make unit · make bench · make vm-test
 PY      ?= .venv/bin/python
 TARGET  ?= docker
 TARGETS ?= docker podman refimpl refimpl-dockercli
 RESULTS ?= reports/results
 BUILD   ?= build
 
-.PHONY: test unit check-steps conformance registry-pairing bench report differential services services-down bootstrap clean
+.PHONY: test unit check-steps conformance registry-pairing bench report differential services services-down bootstrap clean vm-test
 
 bootstrap:
 	scripts/bootstrap
@@ -66,3 +66,13 @@ services-down:
 
 clean:
 	rm -rf $(BUILD) .pytest_cache
+
+# The suite inside a Vagrant VM (vm/runner.py); the report lands in reports/vm/.
+# SUITE=smoke|full; VM_BOX=local (built by vm/build-box) or a public box such as
+# debian/bookworm64; VM_PROVIDER=libvirt|virtualbox; VM_KEEP=1 leaves the VM up.
+SUITE       ?= smoke
+VM_BOX      ?= local
+VM_PROVIDER ?= libvirt
+VM_KEEP     ?= 0
+vm-test:
+	SUITE=$(SUITE) VM_BOX=$(VM_BOX) VM_PROVIDER=$(VM_PROVIDER) VM_KEEP=$(VM_KEEP) $(PY) vm/runner.py
