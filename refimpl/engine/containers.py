@@ -583,6 +583,8 @@ class ContainerService:
         c = self.get(ref)
         c.life.check(Event.PAUSE, ref)
         try:
+            if c.shim is None:      # the exit is being recorded right now
+                raise OSError("no supervisor")
             c.shim.pause()
         except OSError:     # the process exited before its exit was seen: its cgroup is gone
             raise Conflict(f"Container {c.id} is not running") from None
@@ -593,6 +595,8 @@ class ContainerService:
         c = self.get(ref)
         c.life.check(Event.UNPAUSE, ref)
         try:
+            if c.shim is None:
+                raise OSError("no supervisor")
             c.shim.resume()
         except OSError:
             raise Conflict(f"Container {c.id} is not running") from None
