@@ -1,0 +1,45 @@
+"""After `rm -f` of every container and `network prune`, nothing refimpl made for them is
+left on the host: no bridge or veth, no iptables rule, no mount (listed before and after)."""
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from tests.engine.test_containers_helpers import why_not
+
+pytestmark = pytest.mark.skipif(why_not() is not None, reason=why_not() or "")
+
+
+def host_state(d) -> set[str]:
+    """What of the host's links, iptables rules and mounts belongs to this refimpld."""
+    prefix = d.bridge[:4]
+    links = {f"link {n}" for n in os.listdir("/sys/class/net") if n.startswith((prefix, "veth"))}
+    rules = set()
+    for table in ("filter", "nat"):
+        out = subprocess.run(["iptables", "-t", table, "-S"], capture_output=True, text=True).stdout
+        rules |= {f"{table} {line}" for line in out.splitlines() if "REFIMPL-" in line and prefix in line}
+    with open("/proc/self/mounts") as f:
+        mounts = {f"mount {line.split()[1]}" for line in f if str(d.dir) in line}
+    return links | rules | mounts
+
+
+def test_nothing_is_left_after_rm_f_and_network_prune(d, tmp_path):
+    before = host_state(d)
+    d.out("network", "create", "leftnet1")
+    d.out("network", "create", "--internal", "leftnet2")
+    d.out("volume", "create", "leftvol")
+    (tmp_path / "bound").mkdir()
+    d.out("run", "-d", "--name", "left1", "--network", "leftnet1", "-v", "leftvol:/data", "-v", "/anon",
+          "-v", f"{tmp_path / 'bound'}:/bound", "-p", "127.0.0.1::80", "busybox", "sleep", "600")
+    d.out("network", "connect", "leftnet2", "left1")
+    d.out("run", "-d", "--name", "left2", "--network", "leftnet2", "--tmpfs", "/scratch", "busybox", "sleep", "600")
+    d.out("run", "-d", "--name", "left3", "busybox", "sleep", "600")
+    during = host_state(d)
+    assert during - before, "the containers should have made links, rules or mounts"
+    d.out("rm", "-f", "-v", "left1", "left2", "left3")
+    d.out("network", "prune", "-f")
+    d.out("volume", "rm", "leftvol")
+    after = host_state(d)
+    assert after <= before, f"left behind: {sorted(after - before)}"
