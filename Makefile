@@ -47,6 +47,7 @@ registry-pairing:
 bench:
 	$(PY) -m bench.registry
 	$(PY) -m bench.build
+	$(PY) -m bench.network
 	$(PY) -m bench.engine
 
 # The main job: every available target, then reports/compat.md and compat.html.
