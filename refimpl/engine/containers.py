@@ -145,12 +145,24 @@ class ContainerService:
     # --- records ------------------------------------------------------------------------
     def _load(self) -> None:
         for d in sorted(self.root.iterdir()):
+            persist.sweep(d)
             rec = persist.read_json(d / "config.v2.json")
             if not rec:
+                # A create that died before its record was written, or a removal that had
+                # deleted the record already: finish the job.
+                log.info("removing %s: a container directory without its record", d.name[:12])
+                shutil.rmtree(d, ignore_errors=True)
                 continue
             c = Container(self.root, **rec)
             self.by_id[c.id] = c
             self.names[c.name] = c.id
+        for d in sorted(self.exec_root.iterdir()):
+            if d.name not in self.by_id:      # the runtime state of a container that is gone
+                self._discard_supervisor(d)
+                shutil.rmtree(d, ignore_errors=True)
+        known = set(self.by_id)
+        for cid in [cid for cid in list(self.engine.networks.endpoints) if cid not in known]:
+            self.engine.networks.release(cid)     # an endpoint whose container was removed
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -158,9 +170,59 @@ class ContainerService:
         for c in list(self.by_id.values()):
             self._recover(c, loop)
 
-    def _recover(self, c: Container, loop) -> None:
-        """After a daemon restart: re-adopt a live supervisor, or record the exit it left."""
+    @staticmethod
+    def _discard_supervisor(state_dir: Path) -> None:
+        """Stop a supervisor whose container never started (or is not ours any more): kill
+        its process and wait (briefly) for the supervisor to clean up and go."""
         from ..runtime import Shim
+        shim = Shim.find(str(state_dir)) if (state_dir / "spec.json").exists() else None
+        if shim is None:
+            return
+        log.info("stopping the supervisor in %s: its container never started", state_dir)
+        try:
+            shim.signal(9)
+        except (OSError, ValueError):
+            pass
+        try:
+            spid = shim.supervisor_pid()
+        except (OSError, ValueError):
+            return
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and _alive(spid):
+            time.sleep(0.02)
+        if _alive(spid):
+            log.warning("the supervisor %d in %s does not go away", spid, state_dir)
+
+    def _unrecorded_start(self, c: Container) -> dict | None:
+        """started.json of a start the daemon died before recording (None if there is none)."""
+        rec = _read_json(self.exec_root / c.id / "started.json")
+        if not rec or "started_at" not in rec:
+            return None
+        try:
+            newer = cc.parse_time(rec["started_at"]) > cc.parse_time(c.started_at)
+        except ValueError:
+            return None
+        return rec if newer else None
+
+    def _recover(self, c: Container, loop) -> None:
+        """After a daemon restart: re-adopt a live supervisor, or record the exit it left.
+
+        The daemon may have died in the middle of a start: after it spawned the supervisor
+        but before the process exec'd (the supervisor is stopped, the container stays as it
+        was), or after the exec but before the record said "running" (the container is
+        adopted as running, or its exit is recorded if it ended meanwhile)."""
+        from ..runtime import Shim
+        state_dir = self.exec_root / c.id
+        if c.state not in (State.RUNNING, State.PAUSED, State.RESTARTING) and state_dir.exists():
+            started = self._unrecorded_start(c)
+            if started is not None:
+                log.info("container %s: recording a start cut short by the daemon's exit", c.id[:12])
+                c.life.state = State.RUNNING
+                c.started_at, c.finished_at = started["started_at"], cc.ZERO_TIME
+                c.exit_code, c.error, c.oom_killed = 0, "", False
+                c.manual_stop, c.has_started = False, True
+            elif not (state_dir / "started.json").exists():
+                self._discard_supervisor(state_dir)     # set up, never started
         if c.state not in (State.RUNNING, State.PAUSED, State.RESTARTING):
             self.engine.networks.release(c.id)
             if loop and c.state is State.EXITED and c.has_started and self._should_restart(c, True):
@@ -622,6 +684,9 @@ class ContainerService:
         c.life.fire(event)
         self.engine.networks.forget(c.id)
         try:
+            # The record goes first: a daemon killed half-way through leaves a directory
+            # without a record, which the next start-up removes, never half a container.
+            (c.dir / "config.v2.json").unlink(missing_ok=True)
             shutil.rmtree(self.exec_root / c.id, ignore_errors=True)
             shutil.rmtree(c.dir)
         except OSError as e:
@@ -1072,3 +1137,19 @@ def _du(path: Path) -> int:
             except OSError:
                 pass
     return total
+
+
+def _alive(pid: int) -> bool:
+    """Does process `pid` exist (and is it no zombie)?"""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _read_json(path: Path):
+    try:
+        return persist.read_json(path)
+    except ValueError:
+        return None

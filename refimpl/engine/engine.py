@@ -30,6 +30,11 @@ class Engine:
         for d in (self.data_root, self.exec_root):
             d.mkdir(parents=True, exist_ok=True)
             os.chmod(d, 0o711)
+        for d in (self.data_root, self.data_root / "network", self.data_root / "build"):
+            persist.sweep(d)           # temporary records of a write cut short by a crash
+        volumes = self.data_root / "volumes"
+        for d in volumes.iterdir() if volumes.is_dir() else ():
+            persist.sweep(d)
         ident = self.data_root / "engine-id.json"
         self.id = (persist.read_json(ident) or {}).get("id")
         if not self.id:

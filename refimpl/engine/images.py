@@ -18,6 +18,7 @@ orphaned temp directory, which `clean()` removes at start-up.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import threading
@@ -33,6 +34,8 @@ from ..image import reference as ref_mod
 from ..image.store import BlobStore
 from . import persist
 from .errors import Conflict, InvalidParameter, NotFound
+
+log = logging.getLogger("refimpl.engine.images")
 
 
 @dataclass
@@ -66,11 +69,63 @@ class ImageService:
 
     # ------------------------------------------------------------------ layers
     def clean(self) -> None:
-        """Remove half-unpacked layers and partial blobs left by a crash."""
+        """Start-up recovery after a crash (refimpld killed at any point of a pull, load,
+        commit, build or rmi): remove half-unpacked layers (`tmp-*`), layer directories
+        without their layer.json (a removal cut short), partial blobs (`.tmp-*`), temporary
+        JSON records, and every layer that no image, build-cache step or container needs
+        (an operation that died between unpacking its layers and recording its image; such
+        a layer may also lack its blob.json). Complete blobs stay: a retried pull finds its
+        downloads there."""
+        persist.sweep(self.root)
         for p in self.layers_root.iterdir():
-            if p.name.startswith(("tmp-", ".")) or ".tmp-" in p.name:
+            if p.name.startswith(("tmp-", ".")) or ".tmp-" in p.name or not (p / "layer.json").exists():
                 shutil.rmtree(p, ignore_errors=True)
+            else:
+                persist.sweep(p)
         self.blobs.clean()
+        needed: set[str] = set()
+        for config in self._needed_configs():
+            try:
+                diff_ids = manifest_mod.parse_config(self.blobs.get(config)).get("rootfs", {}).get("diff_ids", [])
+                needed.update(digest_mod.parse(str(c)).encoded for c in manifest_mod.chain_ids(diff_ids))
+            except (KeyError, ValueError, OSError):
+                continue
+        for p in self.layers_root.iterdir():
+            if p.name not in needed:
+                log.info("removing layer %s: no image needs it", p.name[:12])
+                self._drop_layer_dir(p)
+
+    def _needed_configs(self) -> set[str]:
+        """Image configs whose layers must stay: images, the build cache's step images
+        (<data-root>/build/cache.json) and the images of containers."""
+        d = self.root / "images"
+        found = {f"sha256:{p.name}" for p in d.iterdir()} if d.exists() else set()
+        found.update(self.refs.values())
+        data_root = self.root.parent
+        cache = persist.read_json(data_root / "build" / "cache.json", {}) or {}
+        found.update(v for v in cache.values() if isinstance(v, str))
+        containers = data_root / "containers"
+        for p in containers.iterdir() if containers.is_dir() else ():
+            try:
+                rec = persist.read_json(p / "config.v2.json") or {}
+            except ValueError:
+                continue
+            if isinstance(rec.get("image_id"), str):
+                found.add(rec["image_id"])
+        return {c for c in found if c in self.blobs}
+
+    def _drop_layer_dir(self, path: Path) -> None:
+        """Remove a layer directory so that a crash half-way leaves no half layer under its
+        chain ID: renamed to tmp-* first (which clean() removes), then deleted."""
+        tmp = self.layers_root / f"tmp-{uuid.uuid4().hex}"
+        try:
+            os.rename(path, tmp)
+        except FileNotFoundError:
+            return
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    def drop_layer(self, chain_id: str) -> None:
+        self._drop_layer_dir(self.layer_path(chain_id))
 
     def layer_path(self, chain_id: str) -> Path:
         return self.layers_root / digest_mod.parse(chain_id).encoded
@@ -177,7 +232,7 @@ class ImageService:
                 parent = chain
         except BaseException:
             for chain in added_layers:
-                shutil.rmtree(self.layer_path(chain), ignore_errors=True)
+                self.drop_layer(chain)
             for blob in added_blobs:
                 self.blobs.delete(blob)
             raise
@@ -288,7 +343,7 @@ class ImageService:
             freed = sorted(img_chains - used)
             for chain in freed:
                 blob = self.layer_blob(chain)
-                shutil.rmtree(self.layer_path(chain), ignore_errors=True)
+                self.drop_layer(chain)
                 if blob and not self.blob_in_use(blob):
                     self.blobs.delete(blob)
             self.blobs.delete(image_id)

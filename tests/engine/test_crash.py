@@ -1,0 +1,482 @@
+"""refimpld killed with SIGKILL at random points of pull, commit, create, start and rm.
+
+One refimpld (its own data root, exec root and bridge dsk0) and a registry on
+127.0.0.1 serving the offline busybox and a bigger image (busybox + a few MB of
+incompressible layers, so a pull has a window to be killed in). For each
+operation: time it once, then repeatedly start it over the raw API, SIGKILL the
+daemon at a random point of that duration (seeded RNG; the seed is printed and
+DOCKSPEC_CRASH_SEED replays it), restart refimpld on the same roots and check
+the store (check_store): it answers, every image and container inspects, every
+image's layers are on disk with the right chain and their blobs, nothing
+partial is left (temp blobs, tmp-* layer dirs, temp JSON records, container
+dirs without a record, exec dirs or supervisors of containers that do not run,
+mounts, veths), everything complete before the kill is still there in its
+state (a container that was running runs, or has the exit code it exited
+with), and then retrying the operation completes and its image runs.
+"""
+from __future__ import annotations
+
+import http.client
+import io
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conformance.images import PATH_ENV, assemble, build_busybox
+from refimpl.image import manifest as mf
+
+from .imagekit import push_raw, start_registry
+from .test_containers_helpers import _kill_leftovers, why_not
+
+pytestmark = pytest.mark.skipif(why_not() is not None, reason=why_not() or "")
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
+BRIDGE = "dsk0"
+HEX64 = re.compile(r"[0-9a-f]{64}")
+KILLS = {"pull": 8, "commit": 6, "create": 5, "start": 6, "rm": 6}
+RECOVERY_LOGS = ("a container directory without its record", "a start cut short",
+                 "its container never started", "no image needs it")
+
+
+class Refimpld:
+    def __init__(self, workdir: Path):
+        self.dir = workdir
+        self.sock = str(workdir / "refimpl.sock")
+        self.data, self.exec = workdir / "data", workdir / "exec"
+        self.proc: subprocess.Popen | None = None
+        self.env = dict(os.environ, DOCKER_HOST=f"unix://{self.sock}", DOCKER_CLI_HINTS="false",
+                        DOCKER_CONFIG=str(workdir / "docker-config"))
+        self.env.pop("DOCKER_CONTEXT", None)
+
+    def start(self) -> "Refimpld":
+        log = open(self.dir / "refimpld.log", "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "refimpl.daemon", "-H", f"unix://{self.sock}", "--data-root",
+             str(self.data), "--exec-root", str(self.exec), "--bridge", BRIDGE, "--log-level", "info"],
+            cwd=ROOT, stdout=log, stderr=log, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        log.close()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"refimpld exited at start-up: {self.log_tail()}")
+            try:
+                if self.api("GET", "/_ping")[0] == 200:
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("refimpld did not answer /_ping in 30 s")
+
+    def log_tail(self) -> str:
+        return (self.dir / "refimpld.log").read_text(errors="replace")[-3000:]
+
+    def kill(self) -> None:
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def api(self, method: str, path: str, body=None, timeout: float = 60):
+        conn = _Unix(self.sock, timeout)
+        try:
+            data = json.dumps(body).encode() if body is not None else None
+            conn.request(method, path if path.startswith("/_") else "/v1.44" + path, body=data,
+                         headers={"Content-Type": "application/json"} if data is not None else {})
+            resp = conn.getresponse()
+            payload = resp.read()
+            try:
+                return resp.status, json.loads(payload) if payload.strip() else None
+            except ValueError:
+                return resp.status, payload
+        finally:
+            conn.close()
+
+    def docker(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        return subprocess.run([DOCKER, *args], capture_output=True, text=True, env=self.env,
+                              timeout=timeout)
+
+
+class _Unix(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float):
+        super().__init__("localhost", timeout=timeout)
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.path)
+
+
+def _pull_ok(d: Refimpld, ref: str) -> None:
+    repo, _, tag = ref.rpartition(":")
+    status, body = d.api("POST", f"/images/create?fromImage={repo}&tag={tag}")
+    assert status == 200, (status, body)
+    text = body.decode() if isinstance(body, bytes) else json.dumps(body)
+    assert '"error' not in text and "Status:" in text, text[-500:]
+
+
+# ----------------------------------------------------------------------------- the store check
+class Model:
+    """What was complete before a kill and must be there after it."""
+
+    def __init__(self):
+        self.images: dict[str, str] = {}          # image ID -> a tag that points at it
+        self.containers: dict[str, dict] = {}     # container ID -> {"state": ..., "exit": ...}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def check_store(d: Refimpld, model: Model, why: str) -> dict:
+    """Everything the brief's list asks of a store after a restart; returns {id: inspect}."""
+    problems: list[str] = []
+    st, images = d.api("GET", "/images/json?all=1")
+    assert st == 200, (why, st, images)
+    st, containers = d.api("GET", "/containers/json?all=1")
+    assert st == 200, (why, st, containers)
+    for args in (("images",), ("ps", "-a")):
+        p = d.docker(*args)
+        assert p.returncode == 0, (why, args, p.stderr)
+    image_root = d.data / "image"
+    chains_in_use: set[str] = set()
+    for img in images:
+        st, info = d.api("GET", f"/images/{img['Id']}/json")
+        assert st == 200, (why, img["Id"], info)
+        parent = None
+        for diff_id in info["RootFS"]["Layers"]:
+            chain = _chain(parent, diff_id)
+            layer = image_root / "layers" / chain.split(":")[1]
+            meta = _read(layer / "layer.json")
+            if not meta or meta.get("diff_id") != diff_id or meta.get("parent") != parent:
+                problems.append(f"image {img['Id'][:19]}: layer {chain[:19]} missing or wrong: {meta}")
+            elif not (layer / "diff").is_dir():
+                problems.append(f"image {img['Id'][:19]}: layer {chain[:19]} has no diff dir")
+            blob = (_read(layer / "blob.json") or {}).get("blob", "")
+            if not blob or not (image_root / "blobs" / "blobs" / "sha256" / blob.split(":")[-1]).is_file():
+                problems.append(f"image {img['Id'][:19]}: layer {chain[:19]} has no blob ({blob!r})")
+            chains_in_use.add(chain.split(":")[1])
+            parent = chain
+    inspects = {}
+    for c in containers:
+        st, info = d.api("GET", f"/containers/{c['Id']}/json")
+        assert st == 200, (why, c["Id"], info)
+        inspects[c["Id"]] = info
+    # nothing partial or stray
+    for p in (image_root / "blobs" / "blobs" / "sha256").iterdir():
+        if not HEX64.fullmatch(p.name):
+            problems.append(f"partial blob {p.name}")
+    for p in (image_root / "layers").iterdir():
+        if not HEX64.fullmatch(p.name) or not (p / "layer.json").exists():
+            problems.append(f"half-unpacked layer dir {p.name}")
+        elif p.name not in chains_in_use:
+            problems.append(f"layer {p.name[:12]} of no image")
+    for p in _records(d.data):
+        if p.name.startswith("."):
+            problems.append(f"temporary record {p.relative_to(d.data)}")
+    for p in (d.data / "containers").iterdir():
+        if p.name not in inspects:
+            problems.append(f"container dir of no container: {p.name[:12]} {sorted(os.listdir(p))}")
+    running = {cid for cid, i in inspects.items() if i["State"]["Running"]}
+    exec_containers = d.exec / "containers"
+    for p in exec_containers.iterdir() if exec_containers.exists() else []:
+        if p.name not in inspects:
+            problems.append(f"exec dir of no container: {p.name[:12]}")
+        if p.name not in running:
+            try:
+                pid = int((p / "shim.pid").read_text())
+            except (OSError, ValueError):
+                continue
+            if _alive(pid):
+                problems.append(f"a supervisor runs for {p.name[:12]}, which is "
+                                f"{inspects.get(p.name, {}).get('State', {}).get('Status', 'unknown')}")
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            if str(d.dir) in line:
+                problems.append(f"mount left: {line.split()[4]}")
+    brif = Path(f"/sys/class/net/{BRIDGE}/brif")
+    veths = sorted(os.listdir(brif)) if brif.exists() else []
+    bridged = {cid[:11] for cid in running if inspects[cid]["HostConfig"]["NetworkMode"] == "bridge"}
+    for v in veths:
+        if v.removeprefix("veth") not in bridged:
+            problems.append(f"veth {v} of no running container")
+    # everything complete before the kill is still there
+    listed = {i["Id"] for i in images}
+    for image_id, tag in model.images.items():
+        if image_id not in listed:
+            problems.append(f"image {tag} ({image_id[:19]}) lost")
+        else:
+            st, info = d.api("GET", f"/images/{tag}/json")
+            if st != 200 or info["Id"] != image_id:
+                problems.append(f"tag {tag} lost: {st}")
+    for cid, want in model.containers.items():
+        info = inspects.get(cid)
+        if info is None:
+            problems.append(f"container {cid[:12]} ({want}) lost")
+            continue
+        s = info["State"]
+        if want["state"] == "running":
+            if s["Status"] == "running":
+                if not _alive(s["Pid"]):
+                    problems.append(f"container {cid[:12]} is 'running' with no process {s['Pid']}")
+            elif not (want.get("may_exit") is not None and s["Status"] == "exited"
+                      and s["ExitCode"] == want["may_exit"]):
+                problems.append(f"container {cid[:12]} was running, now {s['Status']} {s['ExitCode']}")
+        elif s["Status"] != want["state"] or ("exit" in want and s["ExitCode"] != want["exit"]):
+            problems.append(f"container {cid[:12]} was {want}, now {s['Status']} {s['ExitCode']}")
+    assert not problems, f"{why}:\n  " + "\n  ".join(problems)
+    return inspects
+
+
+def _chain(parent: str | None, diff_id: str) -> str:
+    import hashlib
+    if parent is None:
+        return diff_id
+    return "sha256:" + hashlib.sha256(f"{parent} {diff_id}".encode()).hexdigest()
+
+
+def _read(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _records(data: Path):
+    """The files of the data root outside image layers, container file systems and volume data."""
+    for dirpath, dirnames, filenames in os.walk(data):
+        rel = Path(dirpath).relative_to(data).parts
+        if rel[:2] == ("image", "layers") and len(rel) == 3:
+            dirnames[:] = []
+        elif rel[:1] == ("containers",) and len(rel) == 2:
+            dirnames[:] = []
+        elif rel[:1] == ("volumes",) and len(rel) == 2:
+            dirnames[:] = []
+        for name in filenames:
+            yield Path(dirpath) / name
+
+
+# ----------------------------------------------------------------------------- the test
+@pytest.fixture
+def env():
+    workdir = Path(tempfile.mkdtemp(prefix="dsk-crash-", dir="/tmp"))
+    (workdir / "docker-config").mkdir()
+    server, host = start_registry(workdir / "registry")
+    d = Refimpld(workdir)
+    try:
+        yield d, host
+    finally:
+        try:
+            if d.proc is None or d.proc.poll() is not None:
+                d.start()
+            for c in d.api("GET", "/containers/json?all=1")[1] or []:
+                d.api("DELETE", f"/containers/{c['Id']}?force=1")
+        except Exception:  # noqa: BLE001 - best effort; the sweep below is the backstop
+            pass
+        d.stop()
+        _kill_leftovers(d.data / "containers")
+        server.stop()
+        try:
+            from refimpl.network.bridge import delete_bridge
+            delete_bridge(BRIDGE)
+        except Exception:  # noqa: BLE001
+            pass
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                if str(workdir) in line:
+                    subprocess.run(["umount", "-l", line.split()[4]], check=False)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _publish(host: str) -> tuple[str, str]:
+    busybox = build_busybox()
+    blobs = {"sha256:" + __import__("hashlib").sha256(b).hexdigest(): b
+             for b in [busybox.config, *busybox.layers]}
+    push_raw(host, "dsk/busybox", "latest", blobs, busybox.manifest, mf.DOCKER_MANIFEST)
+    # The bigger image: busybox's layers and three layers of incompressible bytes (~6 MB).
+    rng = random.Random(1)
+    tars = []
+    import tarfile
+    for i in range(3):
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            data = rng.randbytes(2 << 20)
+            ti = tarfile.TarInfo(f"big/part{i}")
+            ti.size, ti.mode, ti.mtime = len(data), 0o644, 0
+            tar.addfile(ti, io.BytesIO(data))
+        tars.append((buf.getvalue(), f"COPY part{i}"))
+    import gzip
+    base = [(gzip.decompress(b), "busybox") for b in busybox.layers]
+    big = assemble("big", base + tars, {"Env": [PATH_ENV], "Cmd": ["sh"]})
+    blobs = {"sha256:" + __import__("hashlib").sha256(b).hexdigest(): b for b in [big.config, *big.layers]}
+    push_raw(host, "dsk/big", "latest", blobs, big.manifest, mf.DOCKER_MANIFEST)
+    return f"{host}/dsk/busybox:latest", f"{host}/dsk/big:latest"
+
+
+def test_sigkill_at_random_points_leaves_a_consistent_store(env):
+    d, host = env
+    seed = int(os.environ.get("DOCKSPEC_CRASH_SEED") or random.randrange(2**32))
+    print(f"crash test seed {seed} (DOCKSPEC_CRASH_SEED={seed} replays it)")
+    rng = random.Random(seed)
+    busybox, big = _publish(host)
+    d.start()
+    model = Model()
+    _pull_ok(d, busybox)
+    model.images[d.api("GET", f"/images/{busybox}/json")[1]["Id"]] = busybox
+
+    def create(name: str, cmd: list[str], network: str = "none") -> str:
+        st, body = d.api("POST", f"/containers/create?name={name}",
+                         {"Image": busybox, "Cmd": cmd, "HostConfig": {"NetworkMode": network}})
+        assert st == 201, (st, body)
+        return body["Id"]
+
+    def run(name: str, cmd: list[str], network: str = "none") -> str:
+        cid = create(name, cmd, network)
+        st, body = d.api("POST", f"/containers/{cid}/start")
+        assert st == 204, (st, body)
+        return cid
+
+    # Containers that live through every kill: one running, one that exits while we kill, one exited.
+    keep = run("dsk-keep", ["sleep", "3600"], "bridge")
+    model.containers[keep] = {"state": "running"}
+    late = run("dsk-late", ["sh", "-c", "sleep 4; exit 7"])
+    model.containers[late] = {"state": "running", "may_exit": 7}
+    done = run("dsk-done", ["sh", "-c", "exit 3"])
+    assert d.api("POST", f"/containers/{done}/wait")[1]["StatusCode"] == 3
+    model.containers[done] = {"state": "exited", "exit": 3}
+    # The container commit works on: 3 MB of random bytes in its read-write layer.
+    src = run("dsk-src", ["sh", "-c", "head -c 3000000 /dev/urandom > /payload"])
+    assert d.api("POST", f"/containers/{src}/wait")[1]["StatusCode"] == 0
+    model.containers[src] = {"state": "exited", "exit": 0}
+
+    kills = 0
+    timings = {}
+
+    def crash(what: str, call, duration: float) -> None:
+        """Run `call` in a thread and SIGKILL refimpld at a random point of `duration`."""
+        nonlocal kills
+        delay = rng.uniform(0, duration)
+        errors = []
+
+        def go():
+            try:
+                call()
+            except Exception as e:  # noqa: BLE001 - the connection dies with the daemon
+                errors.append(e)
+        t = threading.Thread(target=go, daemon=True)
+        t.start()
+        time.sleep(delay)
+        d.kill()
+        t.join(30)
+        kills += 1
+        d.start()
+        check_store(d, model, f"after a kill {delay:.3f}s into {what} (seed {seed})")
+
+    def timed(call) -> float:
+        t0 = time.monotonic()
+        call()
+        return time.monotonic() - t0
+
+    def can_run(ref: str, *cmd: str) -> None:
+        p = d.docker("run", "--rm", "--network", "none", ref, *(cmd or ("true",)))
+        assert p.returncode == 0, (ref, p.stderr)
+
+    # --- pull
+    def rmi(ref):
+        st, _ = d.api("DELETE", f"/images/{ref}?force=1")
+        assert st in (200, 404)
+        model.images = {i: t for i, t in model.images.items() if t != ref}
+    rmi(big)
+    timings["pull"] = timed(lambda: _pull_ok(d, big))
+    for _ in range(KILLS["pull"]):
+        rmi(big)
+        crash("pull", lambda: d.api("POST", f"/images/create?fromImage={big.rsplit(':', 1)[0]}&tag=latest"),
+              timings["pull"])
+        _pull_ok(d, big)
+        can_run(big, "test", "-s", "/big/part2")
+    model.images[d.api("GET", f"/images/{big}/json")[1]["Id"]] = big
+
+    # --- commit
+    def commit(tag):
+        st, body = d.api("POST", f"/commit?container={src}&repo=dsk-commit&tag={tag}")
+        assert st == 201, (st, body)
+        return body["Id"]
+    timings["commit"] = timed(lambda: commit("t0"))
+    rmi("dsk-commit:t0")
+    for n in range(KILLS["commit"]):
+        crash("commit", lambda: commit(f"c{n}"), timings["commit"])
+        image_id = commit(f"c{n}")
+        can_run(f"dsk-commit:c{n}", "test", "-s", "/payload")
+        rmi(f"dsk-commit:c{n}")        # so the next commit makes its layer again
+        assert d.api("GET", f"/images/{image_id}/json")[0] == 404
+
+    # --- create
+    timings["create"] = timed(lambda: create("dsk-t0", ["true"]))
+    for n in range(KILLS["create"]):
+        crash("create", lambda: create(f"dsk-c{n}", ["true"]), timings["create"])
+        st, body = d.api("POST", f"/containers/create?name=dsk-c{n}",
+                         {"Image": busybox, "Cmd": ["true"], "HostConfig": {"NetworkMode": "none"}})
+        assert st in (201, 409), (st, body)        # 409: the create before the kill completed
+        info = d.api("GET", f"/containers/dsk-c{n}/json")[1]
+        assert info["State"]["Status"] == "created", info["State"]
+        model.containers[info["Id"]] = {"state": "created"}
+
+    # --- start and rm, in turns
+    def start(cid):
+        st, body = d.api("POST", f"/containers/{cid}/start")
+        assert st in (204, 304), (st, body)
+
+    def rm(cid):
+        st, body = d.api("DELETE", f"/containers/{cid}?force=1")
+        assert st in (204, 404), (st, body)
+    t = create("dsk-t1", ["sleep", "3600"], "bridge")
+    timings["start"] = timed(lambda: start(t))
+    timings["rm"] = timed(lambda: rm(t))
+    for n in range(max(KILLS["start"], KILLS["rm"])):
+        cid = create(f"dsk-s{n}", ["sleep", "3600"], "bridge")
+        if n < KILLS["start"]:          # the container under the kill: created or running after it
+            crash("start", lambda: start(cid), timings["start"])
+            st = d.api("GET", f"/containers/{cid}/json")[1]["State"]
+            assert st["Status"] in ("created", "running"), st
+        start(cid)
+        st = d.api("GET", f"/containers/{cid}/json")[1]["State"]
+        assert st["Status"] == "running" and _alive(st["Pid"]), st
+        p = d.docker("exec", cid, "true")
+        assert p.returncode == 0, p.stderr
+        model.containers[cid] = {"state": "running"}
+        if n < KILLS["rm"]:
+            del model.containers[cid]
+            crash("rm", lambda: rm(cid), timings["rm"])
+        rm(cid)
+        assert d.api("GET", f"/containers/{cid}/json")[0] == 404
+        assert not (d.data / "containers" / cid).exists() and not (d.exec / "containers" / cid).exists()
+
+    check_store(d, model, f"at the end (seed {seed})")
+    logged = (d.dir / "refimpld.log").read_text(errors="replace")
+    print("recoveries logged: " + ", ".join(f"{k!r} {logged.count(k)}" for k in RECOVERY_LOGS))
+    print(f"{kills} kills; one undisturbed run of each operation took "
+          + ", ".join(f"{k} {v:.2f}s" for k, v in timings.items()))
+    assert kills >= 20
