@@ -126,6 +126,11 @@ def _become_shim(state_dir: str, report_w: int, go_r: int, fresh: bool) -> None:
             os.write(report_w, json.dumps({"error": f"supervisor: {e}"}).encode() + b"\n")
         except OSError:
             pass
+        try:                       # and keep it in shim.log (fd 2 by now)
+            import traceback
+            os.write(2, "".join(traceback.format_exception(e)).encode(errors="replace"))
+        except OSError:
+            pass
     finally:
         os._exit(code)
 

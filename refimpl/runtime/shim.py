@@ -229,12 +229,14 @@ class Supervisor:
         (self.writers.__setitem__(fd, cb) if cb else self.writers.pop(fd, None))
         self._update(fd)
 
-    def report(self, obj: dict) -> None:
+    def report(self, obj: dict) -> bool:
+        """Tell the engine's spawn() how set-up goes; False if nobody reads any more."""
         if self.report_fd >= 0:
             try:
                 os.write(self.report_fd, json.dumps(obj).encode() + b"\n")
-            except OSError:       # the caller gave up (its on_netns hook failed)
-                pass
+            except OSError:       # the caller gave up (its on_netns hook failed) or died
+                return False
+        return True
 
     # --- life ----------------------------------------------------------------
     def run(self) -> int:
@@ -330,7 +332,14 @@ class Supervisor:
         self.want_read(self.pidfd, self.on_exit)
         self.listener.setblocking(False)
         self.want_read(self.listener.fileno(), self.on_accept)
-        self.report({"created": pid})
+        if not self.report({"created": pid}):
+            # The engine died during set-up: no one will ever start this container or know
+            # of this supervisor. Do not linger with a set-up container: end it.
+            os.write(2, b"shim: the engine went away before the container was started\n")
+            os.kill(pid, signal.SIGKILL)
+            self._reap_blocking()
+            self.log.close()
+            return 0
         os.close(self.report_fd)
         self.report_fd = -1
         while self.exit is None or self.clients or self.outputs:
