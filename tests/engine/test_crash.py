@@ -480,3 +480,105 @@ def test_sigkill_at_random_points_leaves_a_consistent_store(env):
     print(f"{kills} kills; one undisturbed run of each operation took "
           + ", ".join(f"{k} {v:.2f}s" for k, v in timings.items()))
     assert kills >= 20
+
+
+# ----------------------------------------------------------------------------- one window each
+# The random kills above find the windows; these lay out on disk exactly what a kill in
+# one of them leaves, so each recovery is checked every run.
+def _setup(d: Refimpld, host: str) -> str:
+    busybox, _ = _publish(host)
+    d.start()
+    _pull_ok(d, busybox)
+    return busybox
+
+
+def _record(d: Refimpld, cid: str) -> Path:
+    return d.data / "containers" / cid / "config.v2.json"
+
+
+def test_a_start_the_daemon_did_not_record_is_adopted(env):
+    """Killed after the process exec'd but before the record said "running": at the next
+    start the container is running (or, if it ended meanwhile, exited with its code)."""
+    d, host = env
+    busybox = _setup(d, host)
+    cids = {}
+    for name, cmd in (("dsk-run", ["sleep", "3600"]), ("dsk-end", ["sh", "-c", "exit 5"])):
+        st, body = d.api("POST", f"/containers/create?name={name}",
+                         {"Image": busybox, "Cmd": cmd, "HostConfig": {"NetworkMode": "none"}})
+        assert st == 201, body
+        cids[name] = body["Id"]
+    before = {cid: _read(_record(d, cid)) for cid in cids.values()}     # as create left them
+    for cid in cids.values():
+        assert d.api("POST", f"/containers/{cid}/start")[0] == 204
+    d.api("POST", f"/containers/{cids['dsk-end']}/wait")
+    d.kill()
+    for cid, rec in before.items():          # the record as it was before the start
+        _record(d, cid).write_text(json.dumps(rec))
+    d.start()
+    run = d.api("GET", f"/containers/{cids['dsk-run']}/json")[1]
+    assert run["State"]["Status"] == "running" and _alive(run["State"]["Pid"]), run["State"]
+    started = _read(d.exec / "containers" / cids["dsk-run"] / "started.json")
+    assert run["State"]["StartedAt"] == started["started_at"]
+    assert d.docker("exec", cids["dsk-run"], "true").returncode == 0
+    end = d.api("GET", f"/containers/{cids['dsk-end']}/json")[1]["State"]
+    assert (end["Status"], end["ExitCode"]) == ("exited", 5), end
+    assert d.api("POST", f"/containers/{cids['dsk-run']}/stop?t=0")[0] == 204
+
+
+def test_a_supervisor_whose_container_never_started_is_stopped(env):
+    """Killed between spawning the supervisor and starting the process: the next start-up
+    ends the set-up container, and a start then works."""
+    from refimpl.runtime import ContainerSpec, spawn
+    d, host = env
+    busybox = _setup(d, host)
+    st, body = d.api("POST", "/containers/create?name=dsk-never",
+                     {"Image": busybox, "Cmd": ["sleep", "3600"], "HostConfig": {"NetworkMode": "none"}})
+    assert st == 201, body
+    cid = body["Id"]
+    g = d.api("GET", f"/containers/{cid}/json")[1]["GraphDriver"]["Data"]
+    d.kill()
+    state = d.exec / "containers" / cid
+    shim = spawn(ContainerSpec(id=cid, lower_dirs=g["LowerDir"].split(":"), upper_dir=g["UpperDir"],
+                               work_dir=g["WorkDir"], merged_dir=g["MergedDir"], args=["sleep", "3600"],
+                               cgroup_parent="refimpl", log_path=str(d.data / "containers" / cid / "x.log")),
+                 str(state))
+    supervisor = shim.supervisor_pid()
+    assert _alive(supervisor) and not shim.status()["started"]
+    d.start()
+    assert not _alive(supervisor)
+    info = d.api("GET", f"/containers/{cid}/json")[1]
+    assert info["State"]["Status"] == "created", info["State"]
+    assert d.api("POST", f"/containers/{cid}/start")[0] == 204
+    assert d.api("GET", f"/containers/{cid}/json")[1]["State"]["Status"] == "running"
+    assert d.api("DELETE", f"/containers/{cid}?force=1")[0] == 204
+
+
+def test_a_create_or_rm_cut_short_leaves_no_container_dir(env):
+    """A container dir without its record (a create killed before the record was written, an
+    rm killed after it deleted the record), an exec dir of no container and temporary
+    records are removed at start-up; the name is free again."""
+    d, host = env
+    busybox = _setup(d, host)
+    st, body = d.api("POST", "/containers/create?name=dsk-gone",
+                     {"Image": busybox, "Cmd": ["true"], "HostConfig": {"NetworkMode": "none"}})
+    gone = body["Id"]
+    st, body = d.api("POST", "/containers/create?name=dsk-stays",
+                     {"Image": busybox, "Cmd": ["true"], "HostConfig": {"NetworkMode": "none"}})
+    stays = body["Id"]
+    d.kill()
+    _record(d, gone).unlink()                                  # what rm does first
+    half = d.data / "containers" / ("f" * 64)
+    for sub in ("upper", "work", "merged"):                    # a create before its record
+        (half / sub).mkdir(parents=True)
+    (d.exec / "containers" / ("f" * 64)).mkdir(parents=True)
+    (_record(d, stays).parent / ".config.v2.json.tmp-1234abcd").write_text("{")
+    (d.data / "network" / ".bridge.json.tmp-1234abcd").write_text("{")
+    d.start()
+    assert sorted(os.listdir(d.data / "containers")) == [stays]
+    assert not (d.exec / "containers" / ("f" * 64)).exists()
+    assert sorted(os.listdir(_record(d, stays).parent)) == ["config.v2.json", "merged", "upper", "work"]
+    assert not list((d.data / "network").glob(".*"))
+    assert d.api("GET", f"/containers/{gone}/json")[0] == 404
+    st, body = d.api("POST", "/containers/create?name=dsk-gone",
+                     {"Image": busybox, "Cmd": ["true"], "HostConfig": {"NetworkMode": "none"}})
+    assert st == 201, body
