@@ -38,7 +38,7 @@ from conformance.images import PATH_ENV, assemble, build_busybox
 from refimpl.image import manifest as mf
 
 from .imagekit import push_raw, start_registry
-from .test_containers_helpers import _kill_leftovers, why_not
+from .test_containers_helpers import why_not
 
 pytestmark = pytest.mark.skipif(why_not() is not None, reason=why_not() or "")
 
@@ -289,6 +289,9 @@ def env():
     try:
         yield d, host
     finally:
+        ids = {p.name for root in (d.data / "containers", d.exec / "containers") if root.exists()
+               for p in root.iterdir()}
+        supervisors = [p / "shim.pid" for p in (d.exec / "containers").glob("*")]
         try:
             if d.proc is None or d.proc.poll() is not None:
                 d.start()
@@ -297,7 +300,7 @@ def env():
         except Exception:  # noqa: BLE001 - best effort; the sweep below is the backstop
             pass
         d.stop()
-        _kill_leftovers(d.data / "containers")
+        _sweep(ids, supervisors)
         server.stop()
         try:
             from refimpl.network.bridge import delete_bridge
@@ -309,6 +312,35 @@ def env():
                 if str(workdir) in line:
                     subprocess.run(["umount", "-l", line.split()[4]], check=False)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _sweep(ids: set[str], supervisors: list[Path]) -> None:
+    """Kill whatever is left of the containers this test made (by their cgroups and the
+    supervisors' recorded PIDs) and remove their cgroups."""
+    from refimpl.runtime.cgroups import Cgroup
+    for pidfile in supervisors:
+        try:
+            pid = int(pidfile.read_text())
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if b"refimpl" in f.read():
+                    os.kill(pid, signal.SIGKILL)
+        except (OSError, ValueError):
+            pass
+    for cid in ids:
+        cg = Cgroup("refimpl", cid)
+        if not cg.exists():
+            continue
+        for pid in cg.pids():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if cg.frozen():
+            cg.thaw()
+        try:
+            cg.remove(timeout=3)
+        except OSError:
+            pass
 
 
 def _publish(host: str) -> tuple[str, str]:
