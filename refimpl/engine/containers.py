@@ -160,9 +160,11 @@ class ContainerService:
             if d.name not in self.by_id:      # the runtime state of a container that is gone
                 self._discard_supervisor(d)
                 shutil.rmtree(d, ignore_errors=True)
-        known = set(self.by_id)
-        for cid in [cid for cid in list(self.engine.networks.endpoints) if cid not in known]:
-            self.engine.networks.release(cid)     # an endpoint whose container was removed
+        nets = self.engine.networks       # endpoints and attachments of containers that are gone
+        stale = set(nets.endpoints) | set(nets.attached)
+        stale.update(cid for n in nets.nets.values() for cid in n.get("Endpoints") or {})
+        for cid in sorted(stale - set(self.by_id)):
+            nets.forget(cid)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -244,11 +246,16 @@ class ContainerService:
                 self._task(self._republish(c), loop)
             return
         st = None
-        if (self.exec_root / c.id / "spec.json").exists():
-            st = Shim(str(self.exec_root / c.id)).exit_status()
-        c.exit_code = st.exit_code if st else 255
-        c.finished_at = st.finished_at if st else cc.now_rfc3339()
-        c.oom_killed = st.oom_killed if st else False
+        if shim is not None and status and not status.get("started"):
+            # a restart (policy) cut short between set-up and start: the last exit stands
+            self._discard_supervisor(state_dir)
+            c.finished_at = cc.now_rfc3339() if not cc.parse_time(c.finished_at) else c.finished_at
+        else:
+            if (self.exec_root / c.id / "spec.json").exists():
+                st = Shim(str(self.exec_root / c.id)).exit_status()
+            c.exit_code = st.exit_code if st else 255
+            c.finished_at = st.finished_at if st else cc.now_rfc3339()
+            c.oom_killed = st.oom_killed if st else False
         c.pid = 0
         c.life.state = State.EXITED
         self.engine.networks.release(c.id)

@@ -557,9 +557,11 @@ def test_a_start_the_daemon_did_not_record_is_adopted(env):
     assert d.api("POST", f"/containers/{cids['dsk-run']}/stop?t=0")[0] == 204
 
 
-def test_a_supervisor_whose_container_never_started_is_stopped(env):
-    """Killed between spawning the supervisor and starting the process: the next start-up
-    ends the set-up container, and a start then works."""
+@pytest.mark.parametrize("recorded", ["created", "restarting"])
+def test_a_supervisor_whose_container_never_started_is_stopped(env, recorded):
+    """Killed between spawning the supervisor and starting the process (a start, or a restart
+    by the restart policy): the next start-up ends the set-up container, the container is as
+    it was recorded (created; or exited with its last exit code), and a start then works."""
     from refimpl.runtime import ContainerSpec, spawn
     d, host = env
     busybox = _setup(d, host)
@@ -576,10 +578,18 @@ def test_a_supervisor_whose_container_never_started_is_stopped(env):
                  str(state))
     supervisor = shim.supervisor_pid()
     assert _alive(supervisor) and not shim.status()["started"]
+    if recorded == "restarting":
+        rec = _read(_record(d, cid))
+        rec.update(state="restarting", exit_code=3, has_started=True, started_at="2026-01-01T00:00:00Z",
+                   finished_at="2026-01-01T00:00:01Z")
+        _record(d, cid).write_text(json.dumps(rec))
     d.start()
     assert not _alive(supervisor)
     info = d.api("GET", f"/containers/{cid}/json")[1]
-    assert info["State"]["Status"] == "created", info["State"]
+    if recorded == "created":
+        assert info["State"]["Status"] == "created", info["State"]
+    else:
+        assert (info["State"]["Status"], info["State"]["ExitCode"]) == ("exited", 3), info["State"]
     assert d.api("POST", f"/containers/{cid}/start")[0] == 204
     assert d.api("GET", f"/containers/{cid}/json")[1]["State"]["Status"] == "running"
     assert d.api("DELETE", f"/containers/{cid}?force=1")[0] == 204
@@ -605,7 +615,17 @@ def test_a_create_or_rm_cut_short_leaves_no_container_dir(env):
     (d.exec / "containers" / ("f" * 64)).mkdir(parents=True)
     (_record(d, stays).parent / ".config.v2.json.tmp-1234abcd").write_text("{")
     (d.data / "network" / ".bridge.json.tmp-1234abcd").write_text("{")
+    net = _read(d.data / "network" / "bridge.json")          # an endpoint of no container
+    import ipaddress
+    ip = str(ipaddress.ip_network(net["Pool"]["Subnet"])[200])
+    net["Endpoints"]["f" * 64] = {"IPAddress": ip, "IPPrefixLen": 16, "Gateway": net["Pool"]["Gateway"],
+                                  "MacAddress": "02:42:00:00:00:01", "EndpointID": "e" * 64,
+                                  "NetworkID": net["Ids"]["bridge"], "Veth": "veth" + "f" * 11}
+    net["Pool"]["Allocated"] = sorted(net["Pool"]["Allocated"] + [ip])
+    (d.data / "network" / "bridge.json").write_text(json.dumps(net))
     d.start()
+    net = _read(d.data / "network" / "bridge.json")
+    assert "f" * 64 not in net["Endpoints"] and ip not in net["Pool"]["Allocated"]
     assert sorted(os.listdir(d.data / "containers")) == [stays]
     assert not (d.exec / "containers" / ("f" * 64)).exists()
     assert sorted(os.listdir(_record(d, stays).parent)) == ["config.v2.json", "merged", "upper", "work"]
