@@ -205,7 +205,7 @@ def check_store(d: Refimpld, model: Model, why: str) -> dict:
     for p in exec_containers.iterdir() if exec_containers.exists() else []:
         if p.name not in inspects:
             problems.append(f"exec dir of no container: {p.name[:12]}")
-        if p.name not in running:
+        if p.name not in running and not (p / "exit.json").exists():   # (it lingers after an exit)
             try:
                 pid = int((p / "shim.pid").read_text())
             except (OSError, ValueError):
