@@ -12,8 +12,11 @@ Layout under <data-root>/image:
 A layer is identified by its chain ID (the layer and everything under it), so
 two images that share a base share its directories on disk. Every write is
 atomic: a layer directory is unpacked beside its final name and renamed into
-place; refs.json is rewritten through a temp file. A crash leaves at worst an
-orphaned temp directory, which `clean()` removes at start-up.
+place (and removed by renaming it to tmp-* first); refs.json is rewritten
+through a temp file; an image exists once its config blob and its mark under
+images/ do, which come after its layers. A crash (refimpld killed at any point)
+leaves at worst temp directories and files, and layers that no image came to
+use: `clean()` removes them at start-up.
 """
 
 from __future__ import annotations

@@ -410,7 +410,7 @@ def test_sigkill_at_random_points_leaves_a_consistent_store(env):
     def crash(what: str, call, duration: float) -> None:
         """Run `call` in a thread and SIGKILL refimpld at a random point of `duration`."""
         nonlocal kills
-        delay = rng.uniform(0, duration)
+        delay = rng.uniform(0, max(duration, 0.05))
         errors = []
 
         def go():
