@@ -238,6 +238,13 @@ class ContainerService:
             except (OSError, ValueError):
                 shim = None
         if shim is not None and status and status.get("running"):
+            if status.get("paused") and c.state is not State.PAUSED:
+                # frozen by a commit (pause=true) the daemon died in the middle of: thaw it
+                try:
+                    shim.resume()
+                    status["paused"] = False
+                except (OSError, ValueError) as e:
+                    log.warning("resuming %s after a commit cut short: %s", c.id[:12], e)
             c.shim, c.pid = shim, status["pid"]
             c.life.state = State.PAUSED if status.get("paused") else State.RUNNING
             c.save()

@@ -634,3 +634,24 @@ def test_a_create_or_rm_cut_short_leaves_no_container_dir(env):
     st, body = d.api("POST", "/containers/create?name=dsk-gone",
                      {"Image": busybox, "Cmd": ["true"], "HostConfig": {"NetworkMode": "none"}})
     assert st == 201, body
+
+
+def test_a_container_frozen_by_a_commit_cut_short_runs_again(env):
+    """commit freezes a running container while it reads its changes; killed then, the
+    daemon finds the container frozen though nobody paused it, and thaws it."""
+    from refimpl.runtime import Shim
+    d, host = env
+    busybox = _setup(d, host)
+    st, body = d.api("POST", "/containers/create?name=dsk-frozen",
+                     {"Image": busybox, "Cmd": ["sleep", "3600"], "HostConfig": {"NetworkMode": "none"}})
+    cid = body["Id"]
+    assert d.api("POST", f"/containers/{cid}/start")[0] == 204
+    d.kill()
+    shim = Shim.find(str(d.exec / "containers" / cid))
+    shim.pause()                                      # what commit does before reading
+    assert shim.status()["paused"]
+    d.start()
+    info = d.api("GET", f"/containers/{cid}/json")[1]["State"]
+    assert info["Status"] == "running" and not info["Paused"], info
+    assert not shim.status()["paused"]
+    assert d.docker("exec", cid, "true").returncode == 0
