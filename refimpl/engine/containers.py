@@ -227,6 +227,8 @@ class ContainerService:
                 self._discard_supervisor(state_dir)     # set up, never started
         if c.state not in (State.RUNNING, State.PAUSED, State.RESTARTING):
             self.engine.networks.release(c.id)
+            if state_dir.exists() and not _alive(_pid_in(state_dir / "shim.pid")):
+                shutil.rmtree(state_dir, ignore_errors=True)   # runtime state of no process
             if loop and c.state is State.EXITED and c.has_started and self._should_restart(c, True):
                 self._task(self._boot_start(c), loop)     # "always" comes back with the daemon
             return
@@ -1160,6 +1162,13 @@ def _alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except (OSError, IndexError):
         return False
+
+
+def _pid_in(path: Path) -> int:
+    try:
+        return int(path.read_text())
+    except (OSError, ValueError):
+        return 0
 
 
 def _read_json(path: Path):

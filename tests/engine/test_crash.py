@@ -205,6 +205,9 @@ def check_store(d: Refimpld, model: Model, why: str) -> dict:
     for p in exec_containers.iterdir() if exec_containers.exists() else []:
         if p.name not in inspects:
             problems.append(f"exec dir of no container: {p.name[:12]}")
+        for f in p.iterdir():
+            if ".tmp" in f.name:
+                problems.append(f"temporary file {f.relative_to(d.exec)}")
         if p.name not in running and not (p / "exit.json").exists():   # (it lingers after an exit)
             try:
                 pid = int((p / "shim.pid").read_text())
@@ -613,6 +616,8 @@ def test_a_create_or_rm_cut_short_leaves_no_container_dir(env):
     for sub in ("upper", "work", "merged"):                    # a create before its record
         (half / sub).mkdir(parents=True)
     (d.exec / "containers" / ("f" * 64)).mkdir(parents=True)
+    (d.exec / "containers" / stays).mkdir(parents=True)         # a start killed writing its spec
+    (d.exec / "containers" / stays / "spec.json.tmp").write_text("{")
     (_record(d, stays).parent / ".config.v2.json.tmp-1234abcd").write_text("{")
     (d.data / "network" / ".bridge.json.tmp-1234abcd").write_text("{")
     net = _read(d.data / "network" / "bridge.json")          # an endpoint of no container
@@ -628,6 +633,7 @@ def test_a_create_or_rm_cut_short_leaves_no_container_dir(env):
     assert "f" * 64 not in net["Endpoints"] and ip not in net["Pool"]["Allocated"]
     assert sorted(os.listdir(d.data / "containers")) == [stays]
     assert not (d.exec / "containers" / ("f" * 64)).exists()
+    assert not (d.exec / "containers" / stays).exists()
     assert sorted(os.listdir(_record(d, stays).parent)) == ["config.v2.json", "merged", "upper", "work"]
     assert not list((d.data / "network").glob(".*"))
     assert d.api("GET", f"/containers/{gone}/json")[0] == 404
