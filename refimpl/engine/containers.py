@@ -243,6 +243,7 @@ class ContainerService:
             if status.get("paused") and c.state is not State.PAUSED:
                 # frozen by a commit (pause=true) the daemon died in the middle of: thaw it
                 try:
+                    log.info("container %s: thawing it after a commit cut short", c.id[:12])
                     shim.resume()
                     status["paused"] = False
                 except (OSError, ValueError) as e:
