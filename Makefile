@@ -51,8 +51,12 @@ bench:
 	$(PY) -m bench.engine
 
 # The main job: every available target, then reports/compat.md and compat.html.
+# Registries are columns of their own: docker and refimpld against refimpl-registry
+# too (the registry features only; the main columns use Debian's docker-registry).
+REGISTRY_PAIRED ?= docker refimpl-dockercli
 report:
 	$(PY) -m conformance run-all --results $(RESULTS) $(TARGETS)
+	for t in $(REGISTRY_PAIRED); do $(MAKE) registry-pairing TARGET=$$t RESULTS=$(RESULTS) || true; done
 	$(PY) -m conformance report --results $(RESULTS) --out reports
 
 # Random container lifecycles on two targets, compared: DOCKSPEC_DIFF=docker,podman make differential
