@@ -171,6 +171,9 @@ class Session:
                 refimpl_service.ensure(self.services, target)
             target.check_alive()
             target.capabilities = probe(target)
+            if target.service == "docker" and not target.capabilities.get("legacy-plugins"):
+                from .volume_plugins import why_not_dockerd
+                target.capabilities["legacy-plugins"] = why_not_dockerd(self.services)
             prefix = self.config.getoption("--registry-prefix")
             if prefix:
                 self.images = {n: {"ref": f"{prefix}/{n}:latest", "repo": f"{prefix}/{n}",

@@ -10,6 +10,8 @@ serves every target.
   (``dsvol-<hash>``) so that runs side by side never share a plugin; its volumes
   are directories under a temporary root. It is stopped, and its socket and root
   removed, when the run ends.
+* On the docker target, only a dockerd the suite started and will stop is used
+  (why_not_dockerd): dockerd never forgets a legacy plugin it has used.
 * A plugin that answers garbage (200 with a body that is no JSON, for every
   method) and a plugin whose socket nobody answers (the socket file of a
   process that died) exist only for the scenario that names them.
@@ -42,6 +44,17 @@ def why_not() -> str | None:
     if os.geteuid() != 0:
         return "env-skip: plugin sockets go in /run/docker/plugins, which needs root"
     return None
+
+
+def why_not_dockerd(svc: services.Services) -> str | None:
+    """dockerd keeps every legacy volume plugin it has used in its driver list until it stops, and
+    asks each one for its volumes at every `volume ls`, retrying a plugin that is gone for up to
+    30 seconds (15 s measured). So the plugins feature runs only on a dockerd the suite started
+    (and stops), never on a long-lived one it merely found running."""
+    if any(s.name == "dockerd" for s in svc.started) and not os.environ.get("DOCKSPEC_KEEP_SERVICES"):
+        return None
+    return ("env-skip: this dockerd was not started by the suite; a legacy plugin it used would stay "
+            "in its driver list after the run, and every volume ls would wait on it")
 
 
 def run_plugin_name() -> str:
