@@ -142,3 +142,23 @@ def test_rules_of_a_user_network_and_a_host_ip_go_with_the_container(d, server):
     d.out("rm", "-f", "nvp2")
     assert rules(d) == []
     d.out("network", "rm", "nvpn")
+
+
+def test_a_restarted_daemon_publishes_again_with_one_copy_of_each_rule(d, server):
+    me = host_address()
+    if me is None:
+        pytest.skip("the host has no non-loopback IPv4 address")
+    d.out("run", "-d", "--name", "nvp3", "-p", "39404:80", "busybox", "sleep", "600")
+    before = rules(d)
+    assert len(before) == 2, before
+    d.stop()
+    d.start()
+    deadline = time.monotonic() + 30        # the re-adopted container publishes again in the background
+    while rules(d) != before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert rules(d) == before
+    server("nvp3", 80)
+    assert tcp_ask(me, 39404) == f"tcp from {me}"
+    assert tcp_ask("127.0.0.1", 39404).startswith("tcp from ")
+    d.out("rm", "-f", "nvp3")
+    assert rules(d) == []
