@@ -138,6 +138,14 @@ class Session:
         self.results_path = config.getoption("--results")
         self.results = None
         self.error: str | None = None
+        self.example_plugin = None     # the example volume plugin, started on first use
+
+    def volume_plugin(self):
+        """The example volume plugin serving this run (started the first time a scenario names it)."""
+        if self.example_plugin is None:
+            from .volume_plugins import ExampleDriver
+            self.example_plugin = ExampleDriver()
+        return self.example_plugin
 
     def setup(self) -> Target:
         if self.target is not None:
@@ -163,6 +171,9 @@ class Session:
                 refimpl_service.ensure(self.services, target)
             target.check_alive()
             target.capabilities = probe(target)
+            if target.service == "docker" and not target.capabilities.get("legacy-plugins"):
+                from .volume_plugins import why_not_dockerd
+                target.capabilities["legacy-plugins"] = why_not_dockerd(self.services)
             prefix = self.config.getoption("--registry-prefix")
             if prefix:
                 self.images = {n: {"ref": f"{prefix}/{n}:latest", "repo": f"{prefix}/{n}",
@@ -208,6 +219,9 @@ class Session:
     def teardown(self) -> None:
         from . import second
         second.stop_all()
+        if self.example_plugin is not None:
+            self.example_plugin.stop()
+            self.example_plugin = None
         if self.results:
             self.results.close()
         if self.target is not None and self.images:
