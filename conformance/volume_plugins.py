@@ -46,12 +46,13 @@ def why_not() -> str | None:
     return None
 
 
-def why_not_dockerd(svc: services.Services) -> str | None:
+def why_not_dockerd(svc: services.Services, started_here: set[int] = frozenset()) -> str | None:
     """dockerd keeps every legacy volume plugin it has used in its driver list until it stops, and
     asks each one for its volumes at every `volume ls`, retrying a plugin that is gone for up to
     30 seconds (15 s measured). So the plugins feature runs only on a dockerd the suite started
-    (and stops), never on a long-lived one it merely found running."""
-    if any(s.name == "dockerd" for s in svc.started) and not os.environ.get("DOCKSPEC_KEEP_SERVICES"):
+    (and stops at its end), never on a long-lived one it merely found running."""
+    if any(s.name == "dockerd" and s.pid in started_here for s in svc.started) \
+            and not os.environ.get("DOCKSPEC_KEEP_SERVICES"):
         return None
     return ("env-skip: this dockerd was not started by the suite; a legacy plugin it used would stay "
             "in its driver list after the run, and every volume ls would wait on it")
