@@ -51,8 +51,12 @@ bench:
 	$(PY) -m bench.engine
 
 # The main job: every available target, then reports/compat.md and compat.html.
+# Registries are columns of their own: docker and refimpld against refimpl-registry
+# too (the registry features only; the main columns use Debian's docker-registry).
+REGISTRY_PAIRED ?= docker refimpl-dockercli
 report:
 	$(PY) -m conformance run-all --results $(RESULTS) $(TARGETS)
+	for t in $(REGISTRY_PAIRED); do $(MAKE) registry-pairing TARGET=$$t RESULTS=$(RESULTS) || true; done
 	$(PY) -m conformance report --results $(RESULTS) --out reports
 
 # Random container lifecycles on two targets, compared: DOCKSPEC_DIFF=docker,podman make differential
@@ -70,10 +74,12 @@ clean:
 
 # The suite inside a Vagrant VM (vm/runner.py); the report lands in reports/vm/.
 # SUITE=smoke|full; VM_BOX=local (built by vm/build-box) or a public box such as
-# debian/bookworm64; VM_PROVIDER=libvirt|virtualbox; VM_KEEP=1 leaves the VM up.
+# debian/bookworm64; VM_PROVIDER=libvirt|virtualbox; VM_KEEP=1 leaves the VM up;
+# VM_REQUIRE: the targets that must pass for exit 0 (default docker; CI requires all).
 SUITE       ?= smoke
 VM_BOX      ?= local
 VM_PROVIDER ?= libvirt
 VM_KEEP     ?= 0
+VM_REQUIRE  ?= docker
 vm-test:
-	SUITE=$(SUITE) VM_BOX=$(VM_BOX) VM_PROVIDER=$(VM_PROVIDER) VM_KEEP=$(VM_KEEP) $(PY) vm/runner.py
+	SUITE=$(SUITE) VM_BOX=$(VM_BOX) VM_PROVIDER=$(VM_PROVIDER) VM_KEEP=$(VM_KEEP) VM_REQUIRE="$(VM_REQUIRE)" $(PY) vm/runner.py

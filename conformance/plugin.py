@@ -138,6 +138,14 @@ class Session:
         self.results_path = config.getoption("--results")
         self.results = None
         self.error: str | None = None
+        self.example_plugin = None     # the example volume plugin, started on first use
+
+    def volume_plugin(self):
+        """The example volume plugin serving this run (started the first time a scenario names it)."""
+        if self.example_plugin is None:
+            from .volume_plugins import ExampleDriver
+            self.example_plugin = ExampleDriver()
+        return self.example_plugin
 
     def setup(self) -> Target:
         if self.target is not None:
@@ -155,14 +163,19 @@ class Session:
             if target.service in ("docker", "podman"):
                 need.append(target.service)
             self.services = services.up(need)
-            self.started_here = any(s.pid not in before_pids for s in self.services.started)
+            self.started_here = {s.pid for s in self.services.started if s.pid not in before_pids}
             if target.service == "podman":
                 target.base_env = services.podman_env(self.services)
             if target.service == "refimpl":
                 from . import refimpl_service
                 refimpl_service.ensure(self.services, target)
+            # What this session started (and stops at its end); the rest was running before.
+            self.started_here = {s.pid for s in self.services.started if s.pid not in before_pids}
             target.check_alive()
             target.capabilities = probe(target)
+            if target.service == "docker" and not target.capabilities.get("legacy-plugins"):
+                from .volume_plugins import why_not_dockerd
+                target.capabilities["legacy-plugins"] = why_not_dockerd(self.services, self.started_here)
             prefix = self.config.getoption("--registry-prefix")
             if prefix:
                 self.images = {n: {"ref": f"{prefix}/{n}:latest", "repo": f"{prefix}/{n}",
@@ -208,12 +221,15 @@ class Session:
     def teardown(self) -> None:
         from . import second
         second.stop_all()
+        if self.example_plugin is not None:
+            self.example_plugin.stop()
+            self.example_plugin = None
         if self.results:
             self.results.close()
         if self.target is not None and self.images:
             _remove_suite_images(self.target, self.images)
         if self.services is not None and self.started_here and not os.environ.get("DOCKSPEC_KEEP_SERVICES"):
-            self.services.stop()
+            self.services.stop(only=self.started_here)
             if self.target is not None and self.target.service == "refimpl":
                 from . import refimpl_service
                 refimpl_service.cleanup()

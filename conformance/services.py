@@ -136,13 +136,25 @@ class Services:
         svc.started = [Started(**s) for s in data.get("started", []) if _alive(s.get("pid", 0))]
         return svc
 
-    def stop(self) -> None:
-        """Stop what this set started (newest first), by PID, and forget it."""
+    def stop(self, only: set[int] | None = None) -> None:
+        """Stop what this set started (newest first), by PID, and forget it.
+
+        With `only`, just those PIDs: a session stops what it started itself and
+        leaves what an earlier `services up` (or another session) started
+        running and recorded.
+        """
+        keep = []
         for s in reversed(self.started):
+            if only is not None and s.pid not in only:
+                keep.append(s)
+                continue
             _terminate(s.pid, s.name)
             if s.workdir and s.workdir.startswith(tempfile.gettempdir()):
                 shutil.rmtree(s.workdir, ignore_errors=True)
-        self.started.clear()
+        self.started = keep[::-1]
+        if self.started:
+            self.save()
+            return
         try:
             STATE_FILE.unlink()
         except OSError:

@@ -14,7 +14,8 @@ from pathlib import Path
 from pytest_bdd.parser import FeatureParser
 from pytest_bdd.steps import step_function_context_registry
 
-STEP_MODULES = ["conformance.steps.world", "conformance.steps.common", "conformance.steps.distribution"]
+STEP_MODULES = ["conformance.steps.world", "conformance.steps.common", "conformance.steps.distribution",
+                "conformance.steps.plugins"]
 
 
 def definitions():

@@ -261,7 +261,19 @@ def probe(target: Target) -> dict[str, str | None]:
     caps["iptables"] = None if _which("iptables") else "env-skip: iptables is not installed"
     caps["bridge-network"] = caps["iptables"]
     caps["skopeo"] = None if _which("skopeo") else "env-skip: skopeo is not installed"
+    caps["legacy-plugins"] = _legacy_plugins(target)
     return caps
+
+
+def _legacy_plugins(target: Target) -> str | None:
+    """Docker's legacy plugins: a socket in /run/docker/plugins (or a .spec file) that the
+    engine finds by name the first time it is used. Podman does not look there: it knows only
+    the volume plugins its containers.conf lists (`[engine.volume_plugins]`)."""
+    if target.service == "podman":
+        return ("unsupported: podman finds volume plugins only through containers.conf "
+                "[engine.volume_plugins], not in Docker's plugin directories")
+    from .volume_plugins import why_not
+    return why_not()
 
 
 def _which(cmd: str) -> bool:

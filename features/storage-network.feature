@@ -105,3 +105,10 @@ Feature: Volumes and networks
     When I run "network ls --format {{.Name}}"
     Then the output contains "{net}"
     And the subnet of network "{net}" is "10.231.{octet}.0/24"
+
+  @spec:network.publish-port @needs:bridge-network
+  Scenario: A published port is reachable on the host's own address and on 127.0.0.1
+    Given I successfully run "run -d --name {c} -p 80 {busybox} nc -ll -p 80 -e echo hello from the container"
+    And I remember the field "NetworkSettings.Ports.80/tcp.0.HostPort" of "{c}" as "port"
+    Then a TCP connection to the host's own address on port "{$port}" receives "hello from the container"
+    And a TCP connection to "127.0.0.1" on port "{$port}" receives "hello from the container"

@@ -122,6 +122,25 @@ def guest_command(target: str, suite: str) -> str:
             f"-p no:cacheprovider -q --target {target}{marker} --results {GUEST_RESULTS}/{target}.jsonl")
 
 
+def verdict(statuses: dict[str, int], required: list[str]) -> tuple[int, list[str]]:
+    """The run's exit status and what went wrong: every required target ran and all its scenarios held.
+
+    pytest's exit 1 means a scenario failed; anything else (or no run at all)
+    means the target could not be measured. Targets that are not required are
+    reported, never judged: their failures are what the report is for.
+    """
+    problems = []
+    for target in required:
+        rc = statuses.get(target)
+        if rc is None:
+            problems.append(f"{target} did not run")
+        elif rc == 1:
+            problems.append(f"{target}: scenarios failed")
+        elif rc != 0:
+            problems.append(f"{target}: could not run (pytest exit {rc})")
+    return (1 if problems else 0), problems
+
+
 def stamp_results(text: str, stamp: dict[str, str]) -> str:
     """Stamp the run record of a JSON-lines results file with where it ran.
 
@@ -471,6 +490,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="leave the VM running afterwards")
     p.add_argument("--targets", nargs="*", help="default: docker, plus refimpl targets when present")
     p.add_argument("--out", default="reports/vm")
+    p.add_argument("--require", default=os.environ.get("VM_REQUIRE") or "docker",
+                   help="targets whose scenarios must all pass for exit 0 (space or comma separated); "
+                        "default docker, the reference")
     a = p.parse_args(argv)
     for name, value, allowed in (("SUITE", a.suite, ("smoke", "full")), ("VM_PROVIDER", a.provider, ("libvirt", "virtualbox"))):
         if value not in allowed:
@@ -639,9 +661,12 @@ def run(a) -> int:
         log("targets that could not run: " + ", ".join(f"{t} (pytest exit {rc})" for t, rc in bad.items()))
     log(f"report: {out / 'compat.md'}")
     # Real Docker is the reference: its scenarios must hold in the VM too. The
-    # other targets' failures are what the report is for, not a broken run.
-    return 0 if statuses.get("docker", 0) == 0 else 1
-
+    # other targets' failures are what the report is for, unless they are
+    # required (CI requires every target, so the VM path cannot rot).
+    rc, problems = verdict(statuses, a.require.replace(",", " ").split())
+    if problems:
+        log("FAILED: " + "; ".join(problems))
+    return rc
 
 if __name__ == "__main__":
     sys.exit(main())

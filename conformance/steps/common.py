@@ -480,6 +480,34 @@ def no_address_in(world, subnet):
     assert not any(a in net for a in addrs), f"an address in {net} among {addrs}"
 
 
+def _host_address() -> str:
+    """The host's own non-loopback IPv4 address: the source of its route to the outside."""
+    out = subprocess.run(["ip", "-4", "-o", "route", "get", "192.0.2.200"], capture_output=True,
+                         text=True).stdout.split()
+    assert "src" in out, f"the host has no route with a source address: {' '.join(out)}"
+    return out[out.index("src") + 1]
+
+
+@step(r"a TCP connection to (?P<where>the host's own address|" + Q.format("ip") + r") on port "
+      + Q.format("port") + r" receives " + Q.format("value"))
+def tcp_receives(world, where, port, value, ip=None):
+    import socket
+    host = world.sub(ip) if ip else _host_address()
+    want = text(world, value)
+
+    def check():
+        try:
+            with socket.create_connection((host, int(world.sub(port))), timeout=5) as s:
+                s.settimeout(5)
+                got = b""
+                while chunk := s.recv(4096):
+                    got += chunk
+        except OSError as e:
+            return False, f"{host}:{world.sub(port)}: {e}"
+        return want in got.decode(errors="replace"), got
+    wait_for(check, f"a connection to {host}:{world.sub(port)} receives {want!r}")
+
+
 @step(r"I remember the mount source volume of " + Q.format("obj") + r" at " + Q.format("dest") + r" as " + Q.format("key"))
 def remember_volume(world, obj, dest, key):
     mounts = field_of(world, "Mounts", obj)

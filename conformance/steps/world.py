@@ -15,9 +15,11 @@ Placeholders:
   {tmp}                         a temporary directory on the host
   {octet}                       a number 1-250, fixed for the scenario
   {$name}                       a value remembered earlier in the scenario
-  {c} {c2} {img} {net} {vol} {ctx} {fresh} ...   unique names, by prefix:
+  {plugin} {plugin_root}        the example volume plugin serving this run, and the
+                                directory that holds its volumes (one directory each)
+  {c} {c2} {img} {net} {vol} {ctx} {fresh} {plug...} ...   unique names, by prefix:
       c → container, img/fresh → image, net → network, vol → volume,
-      ctx → build-context directory
+      ctx → build-context directory, plug → a plugin of this scenario
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from ..targets import Result, Target, Terminal
 
 PLACEHOLDER = re.compile(r"\{(\$?[a-z_][a-z0-9_]*)\}")
 KINDS = [("img", "image"), ("fresh", "image"), ("net", "network"), ("vol", "volume"),
-         ("ctx", "dir"), ("c", "container")]
+         ("ctx", "dir"), ("plug", "plugin"), ("c", "container")]
 
 
 class World:
@@ -57,6 +59,7 @@ class World:
         self.host_procs: list[subprocess.Popen] = []
         self.host_mounts: list[Path] = []
         self.host_files: list[Path] = []
+        self.plugins: list = []         # plugins and spec files of this scenario (volume_plugins.py)
         self.octet = random.Random(self.token).randint(1, 250)
         self.second = None  # a second daemon (client-server scenarios)
         self.build_ids: list[str] = []
@@ -98,6 +101,10 @@ class World:
                      "tmp": str(self.tmp), "octet": str(self.octet), "api_version": self.api_version}
             if key in fixed:
                 return fixed[key]
+            if key == "plugin":
+                return self.session.volume_plugin().name
+            if key == "plugin_root":
+                return str(self.session.volume_plugin().volumes)
             return self.name(key)
         return PLACEHOLDER.sub(one, text)
 
@@ -181,6 +188,8 @@ class World:
                 t.run(["volume", "rm", "-f", v])
         for v in self.saved.get("_volumes", "").split():
             t.run(["volume", "rm", "-f", v])
+        for plugin in self.plugins:
+            plugin.stop()
         for p in self.host_procs:
             p.kill()
             p.wait()

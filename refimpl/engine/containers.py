@@ -1117,13 +1117,14 @@ def _port_requests(config: dict, host: dict) -> list[tuple[str, str, str]]:
         port, _, proto = key.partition("/")
         if not port.isdigit() or not 0 < int(port) < 65536:
             raise InvalidParameter(f"invalid port specification: \"{key}\"")
-        if (proto or "tcp") != "tcp":
+        proto = proto or "tcp"
+        if proto not in ("tcp", "udp"):
             raise InvalidParameter(f"publishing {proto} ports is not supported: {key}")
         for b in binds or [{}]:
             hp = str((b or {}).get("HostPort") or "")
             if hp and not all(x.isdigit() and int(x) < 65536 for x in hp.split("-", 1)):
                 raise InvalidParameter(f"invalid port specification: \"{hp}\"")
-            out.append((f"{port}/tcp", (b or {}).get("HostIp") or "", hp))
+            out.append((f"{port}/{proto}", (b or {}).get("HostIp") or "", hp))
     return out
 
 

@@ -103,7 +103,8 @@ class NetworkService:
         self.pools = {nid: ipam.Pool.from_dict(n["Pool"]) for nid, n in self.nets.items()}
         self.attached: dict[str, dict] = urec.get("Attached") or {}   # container -> {net id: config}
         self.dns: dict[str, object] = {}                               # net id -> transport
-        self.published: dict[str, tuple[dict, list]] = {}             # container -> (Ports, servers)
+        self.published: dict[str, tuple[dict, list, list]] = {}       # container -> (Ports, servers, rules)
+        self.dnat_error: str | None = "not set up"                     # why published ports have no DNAT
         self._tasks: set = set()
 
     def _save_user(self) -> None:
@@ -124,6 +125,13 @@ class NetworkService:
         except (bridge.NetworkError, OSError) as e:
             self.error = f"the default bridge network is not available: {e}"
             log.warning("%s", self.error)
+        from ..network import ports
+        try:
+            ports.setup_chains(self.bridge)
+            self.dnat_error = None
+        except (bridge.NetworkError, OSError) as e:
+            self.dnat_error = str(e)
+            log.warning("published ports get the userland proxy only: %s", e)
         for nid, n in self.nets.items():
             try:
                 off_loop(bridge.ensure_bridge, n["Bridge"], self.pools[nid].cidr(self.pools[nid].gateway),
@@ -160,39 +168,68 @@ class NetworkService:
 
     # --- published ports ---------------------------------------------------------------
     async def publish(self, container_id: str, requests: list[tuple[str, str, str]], target_ip: str) -> None:
-        """Listen for each ("80/tcp", host ip, host port or "") and relay to target_ip (network/ports)."""
+        """Publish each ("80/tcp", host ip, host port or ""): a listener relaying to target_ip, and
+        the DNAT and ACCEPT rules that send outside traffic straight there (network/ports)."""
         from ..network import ports
         self.unpublish(container_id)
         table: dict[str, list] = {}
-        servers = []
+        servers, rules = [], []
+        bridge = self._bridge_of(container_id, target_ip)
+        chain = ports.chain_name(self.bridge)
         try:
             for key, host_ip, host_port in requests:
+                port, _, proto = key.partition("/")
                 first, _, last = (host_port or "0").partition("-")
                 candidates = range(int(first), int(last or first) + 1)
                 for i, hp in enumerate(candidates):
                     try:
-                        server = await ports.publish(host_ip, hp, target_ip, int(key.split("/")[0]))
+                        server = await ports.publish(host_ip, hp, target_ip, int(port), proto)
                         break
                     except ports.PortError as e:
                         if i == len(candidates) - 1:
                             raise EngineError(f"driver failed programming external connectivity on "
                                               f"endpoint: {e}") from None
                 servers.append(server)
-                table.setdefault(key, []).append({"HostIp": host_ip or "0.0.0.0",
-                                                  "HostPort": str(ports.bound_port(server))})
+                bound = ports.bound_port(server)
+                if bridge and not self.dnat_error:
+                    rule = ports.binding_rules(bridge, proto, host_ip, bound, target_ip, int(port))
+                    try:
+                        await asyncio.to_thread(ports.add_binding, chain, rule)
+                    except ports.NetworkError as e:
+                        raise EngineError(f"driver failed programming external connectivity on "
+                                          f"endpoint: {e}") from None
+                    rules.append(rule)
+                table.setdefault(key, []).append({"HostIp": host_ip or "0.0.0.0", "HostPort": str(bound)})
         except BaseException:
-            for server in servers:
-                server.close()
+            self._withdraw(servers, rules)
             raise
-        self.published[container_id] = (table, servers)
+        self.published[container_id] = (table, servers, rules)
 
-    def unpublish(self, container_id: str) -> None:
-        _, servers = self.published.pop(container_id, ({}, []))
+    def _bridge_of(self, container_id: str, ip: str) -> str | None:
+        """The bridge through which the container has address `ip`."""
+        ep = self.endpoints.get(container_id)
+        if ep and ep["IPAddress"] == ip:
+            return self.bridge
+        for n in self.nets.values():
+            ep = n["Endpoints"].get(container_id)
+            if ep and ep["IPAddress"] == ip:
+                return n["Bridge"]
+        return None
+
+    def _withdraw(self, servers: list, rules: list) -> None:
+        from ..network import ports
         for server in servers:
             server.close()
+        chain = ports.chain_name(self.bridge)
+        for rule in rules:
+            ports.remove_binding(chain, rule)
+
+    def unpublish(self, container_id: str) -> None:
+        _, servers, rules = self.published.pop(container_id, ({}, [], []))
+        self._withdraw(servers, rules)
 
     def ports(self, container_id: str) -> dict:
-        return self.published.get(container_id, ({}, []))[0]
+        return self.published.get(container_id, ({}, [], []))[0]
 
     def release(self, container_id: str) -> None:
         """All of a container's endpoints: on the default bridge and on user networks."""
@@ -347,6 +384,9 @@ class NetworkService:
         if transport is not None:
             transport.close()
         off_loop(bridge.delete_bridge, n["Bridge"])
+        if not self.dnat_error:          # no container is on it, so no rule should be: make sure
+            from ..network import ports
+            ports.forget_bridge(ports.chain_name(self.bridge), n["Bridge"])
         with self._lock:
             del self.nets[n["Id"]], self.pools[n["Id"]]
             self._save_user()

@@ -67,13 +67,16 @@ class Plugin:
         try:
             answer = json.loads(raw or b"{}")
         except ValueError:
-            answer = {"Err": raw.decode(errors="replace").strip() or f"status {resp.status}"}
+            text = raw.decode(errors="replace").strip().splitlines()
+            raise EngineError(f"plugin {self.name} answered {method} with something that is not JSON "
+                              f"(status {resp.status}): {(text or [''])[0][:80]!r}") from None
         if not isinstance(answer, dict):
-            answer = {"Err": "the plugin's answer is not a JSON object"}
+            raise EngineError(f"plugin {self.name} answered {method} with JSON that is not an object")
         if resp.status != 200 and not answer.get("Err"):
             answer["Err"] = f"status {resp.status}"
         if answer.get("Err"):
-            raise EngineError(f"{method}: {str(answer['Err']).splitlines()[0]}")
+            lines = str(answer["Err"]).splitlines() or [""]
+            raise EngineError(f"{method}: {lines[0]}")
         return answer
 
 
@@ -100,8 +103,11 @@ def find(name: str, dirs: list[str]) -> Plugin:
     if not addr:
         raise NotFound(f'plugin "{name}" not found')
     plugin = Plugin(name, addr)
-    implements = plugin.call("Plugin.Activate", {}).get("Implements") or []
-    if "VolumeDriver" not in implements:
+    try:
+        implements = plugin.call("Plugin.Activate", {}).get("Implements") or []
+    except EngineError as e:
+        raise EngineError(f"error looking up volume plugin {name}: {e}") from None
+    if not isinstance(implements, list) or "VolumeDriver" not in implements:
         raise NotFound(f'plugin "{name}" does not implement VolumeDriver')
     return plugin
 

@@ -64,9 +64,15 @@ class VolumeService:
         return persist.read_json(self.root / name / "volume.json")
 
     def mountpoint(self, name: str) -> str:
+        """Where the volume's data is: a plugin is asked (`VolumeDriver.Path`), as dockerd asks it
+        for inspect; when it cannot say, the mount point it gave last."""
         rec = self._record(name) or {}
         if rec.get("Driver", "local") != "local":
-            return rec.get("Mountpoint") or ""
+            try:
+                path = self.plugin(rec["Driver"]).call("VolumeDriver.Path", {"Name": name}).get("Mountpoint")
+            except EngineError:
+                path = None
+            return path if isinstance(path, str) and path.startswith("/") else rec.get("Mountpoint") or ""
         return str(self.root / name / "_data")
 
     def mount(self, name: str, container_id: str) -> str:

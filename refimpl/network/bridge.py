@@ -264,6 +264,9 @@ def delete_bridge(name: str, *, chain_prefix: str = ENGINE_CHAIN_PREFIX) -> None
     """Remove a bridge made by ``create_bridge`` and its rules; absent parts are fine."""
     _check_name(name, "bridge")
     _remove_rules(chain_name(name, chain_prefix))
+    if not name.startswith(name[:4] + "-"):      # a daemon's default bridge has its published ports' chains
+        from .ports import remove_chains
+        remove_chains(name, chain_prefix)
     with IPRoute() as ipr:
         idx = _lookup(ipr, name)
         if idx is not None:

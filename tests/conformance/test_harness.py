@@ -91,3 +91,30 @@ def test_layer_writer_is_deterministic_and_sorted(tmp_path):
         names = tf.getnames()
     assert names == sorted(names)
     assert images.gzip_bytes(b"x" * 1000) == images.gzip_bytes(b"x" * 1000)
+
+
+def test_a_session_stops_only_what_it_started(tmp_path, monkeypatch):
+    """Services an earlier `services up` started stay running and recorded."""
+    from conformance import services
+    monkeypatch.setattr(services, "STATE_DIR", tmp_path)
+    monkeypatch.setattr(services, "STATE_FILE", tmp_path / "services.json")
+    earlier = subprocess.Popen(["sleep", "60"])
+    mine = subprocess.Popen(["sleep", "60"])
+    try:
+        svc = services.Services(registry="127.0.0.1:1",
+                                started=[services.Started("registry", earlier.pid),
+                                         services.Started("dockerd", mine.pid)])
+        svc.save()
+        svc.stop(only={mine.pid})
+        assert mine.wait(timeout=30) is not None
+        assert earlier.poll() is None
+        again = services.Services.load()
+        assert [s.pid for s in again.started] == [earlier.pid]
+        again.stop()
+        assert earlier.wait(timeout=30) is not None
+        assert not (tmp_path / "services.json").exists()
+    finally:
+        for p in (earlier, mine):
+            if p.poll() is None:
+                p.kill()
+                p.wait()

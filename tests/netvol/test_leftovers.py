@@ -1,5 +1,6 @@
 """After `rm -f` of every container and `network prune`, nothing refimpl made for them is
-left on the host: no bridge or veth, no iptables rule, no mount (listed before and after)."""
+left on the host: no bridge or veth, no iptables rule (the bridges' chains and the published
+ports' DNAT and ACCEPT rules alike), no mount (listed before and after)."""
 from __future__ import annotations
 
 import os
@@ -32,12 +33,16 @@ def test_nothing_is_left_after_rm_f_and_network_prune(d, tmp_path):
     d.out("volume", "create", "leftvol")
     (tmp_path / "bound").mkdir()
     d.out("run", "-d", "--name", "left1", "--network", "leftnet1", "-v", "leftvol:/data", "-v", "/anon",
-          "-v", f"{tmp_path / 'bound'}:/bound", "-p", "127.0.0.1::80", "busybox", "sleep", "600")
+          "-v", f"{tmp_path / 'bound'}:/bound", "-p", "127.0.0.1::80", "-p", "39421:81/udp", "-p", "39421:82", "busybox", "sleep", "600")
     d.out("network", "connect", "leftnet2", "left1")
     d.out("run", "-d", "--name", "left2", "--network", "leftnet2", "--tmpfs", "/scratch", "busybox", "sleep", "600")
     d.out("run", "-d", "--name", "left3", "busybox", "sleep", "600")
     during = host_state(d)
     assert during - before, "the containers should have made links, rules or mounts"
+    made = "\n".join(sorted(during - before))
+    for want in ("-d 127.0.0.1/32", "-p udp -m udp --dport 39421 -j DNAT", "-p tcp -m tcp --dport 39421 -j DNAT",
+                 "-p udp -m udp --dport 81 -j ACCEPT"):
+        assert want in made, f"no published-port rule with {want!r} among:\n{made}"
     d.out("rm", "-f", "-v", "left1", "left2", "left3")
     d.out("network", "prune", "-f")
     d.out("volume", "rm", "leftvol")

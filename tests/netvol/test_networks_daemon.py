@@ -100,28 +100,28 @@ def test_bad_requests(d):
 def test_published_ports(d):
     import socket
     import time
-    d.out("run", "-d", "--name", "nvweb2", "-p", "127.0.0.1:18432:80", "-p", "8080", "busybox", "sh", "-c",
+    d.out("run", "-d", "--name", "nvweb2", "-p", "127.0.0.1:39432:80", "-p", "8080", "busybox", "sh", "-c",
           "while true; do echo hello | nc -l -p 80; done")
     ports = d.inspect("nvweb2")["NetworkSettings"]["Ports"]
-    assert ports["80/tcp"] == [{"HostIp": "127.0.0.1", "HostPort": "18432"}]
+    assert ports["80/tcp"] == [{"HostIp": "127.0.0.1", "HostPort": "39432"}]
     assert int(ports["8080/tcp"][0]["HostPort"]) > 0
-    assert "127.0.0.1:18432->80/tcp" in d.out("ps", "--format", "{{.Ports}}", "--filter", "name=nvweb2")
+    assert "127.0.0.1:39432->80/tcp" in d.out("ps", "--format", "{{.Ports}}", "--filter", "name=nvweb2")
     deadline, got = time.monotonic() + 10, b""
     while time.monotonic() < deadline and not got:
         try:
-            with socket.create_connection(("127.0.0.1", 18432), timeout=3) as s:
+            with socket.create_connection(("127.0.0.1", 39432), timeout=3) as s:
                 got = s.recv(100)
         except OSError:
             time.sleep(0.1)
     assert got == b"hello\n"
-    p = d.docker("run", "-d", "--name", "nvweb3", "-p", "127.0.0.1:18432:80", "busybox", "true")
+    p = d.docker("run", "-d", "--name", "nvweb3", "-p", "127.0.0.1:39432:80", "busybox", "true")
     assert p.returncode == 125 and "port is already allocated" in p.stderr and "Errno" not in p.stderr
-    p = d.docker("run", "--rm", "-p", "80/udp", "busybox", "true")
+    p = d.docker("run", "--rm", "-p", "80/sctp", "busybox", "true")
     assert p.returncode == 125 and "not supported" in p.stderr
     d.out("stop", "-t", "0", "nvweb2")
     assert d.out("port", "nvweb2") == ""
     with pytest.raises(OSError):
-        socket.create_connection(("127.0.0.1", 18432), timeout=3).close()
+        socket.create_connection(("127.0.0.1", 39432), timeout=3).close()
     d.out("rm", "-f", "nvweb2", "nvweb3")
 
 

@@ -160,3 +160,12 @@ def test_bad_variable_is_one_line_before_anything_starts(var, value):
     res = subprocess.run([sys.executable, str(ROOT / "vm" / "runner.py")], env={"PATH": "/usr/bin:/bin", var: value},
                          capture_output=True, text=True)
     assert res.returncode == 2 and res.stderr.count("\n") == 1 and f"{var} must be one of" in res.stderr
+
+
+def test_verdict_judges_only_required_targets():
+    assert runner.verdict({"docker": 0, "podman": 1}, ["docker"]) == (0, [])
+    rc, problems = runner.verdict({"docker": 0, "refimpl": 1}, ["docker", "refimpl"])
+    assert rc == 1 and problems == ["refimpl: scenarios failed"]
+    rc, problems = runner.verdict({"docker": 4}, ["docker", "refimpl-dockercli"])
+    assert rc == 1
+    assert problems == ["docker: could not run (pytest exit 4)", "refimpl-dockercli did not run"]
