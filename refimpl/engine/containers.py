@@ -45,6 +45,12 @@ from .state import Event, Lifecycle, State, StateError, inspect_flags
 log = logging.getLogger("refimpl.engine.containers")
 CGROUP_PARENT = "refimpl"
 RESTART_DELAY = 0.25          # Docker backs off from 100 ms doubling; a fixed short delay here
+def _config_error(text: str) -> bool:
+    """A start that failed on the container's own configuration (a --user the image does not
+    know): the client's error, 400, where dockerd answers 500 (its runtime errors are "unknown")."""
+    return "unable to find user" in text or "unable to find group" in text
+
+
 START_FAILED = ("failed to create task for container: failed to create shim task: OCI runtime create "
                 "failed: runc create failed: unable to start container process: {}: unknown")
 
@@ -424,7 +430,7 @@ class ContainerService:
                 c.wake(c.exit_waiters)
                 if c.host_config.get("AutoRemove"):
                     self._task(self._remove_quietly(c))
-                raise StartFailed(text, 400 if code in (126, 127) else 500) from None
+                raise StartFailed(text, 400 if code in (126, 127) or _config_error(text) else 500) from None
             c.shim, c.pid = shim, pid
             c.life.fire(event)
             c.started_at, c.finished_at = cc.now_rfc3339(), cc.ZERO_TIME

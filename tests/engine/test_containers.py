@@ -377,3 +377,14 @@ def test_cp_out_of_stopped_and_running_containers(d: Daemon, tmp_path):
         time.sleep(0.1)
     assert (tmp_path / "r").read_text() == "live\n"
     d.out("rm", "-f", "cp1", "cp2")
+
+
+def test_a_user_the_image_does_not_know_is_a_client_error(d: Daemon):
+    """The fuzzer's find: start with such a --user was a 500; it is the client's configuration."""
+    d.out("create", "--name", "ghost1", "--user", "ghost", "--network", "none", "busybox", "true")
+    code, body = d.api("POST", "/containers/ghost1/start")
+    assert code == 400, body
+    assert "unable to find user ghost: no matching entries in passwd file" in body["message"]
+    r = d.docker("start", "ghost1")
+    assert r.returncode == 1 and "unable to find user ghost" in r.stderr
+    d.out("rm", "ghost1")
