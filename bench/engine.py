@@ -1,6 +1,10 @@
 """Engine benchmarks: real dockerd and refimpld side by side, both driven by the real docker CLI.
 
     python -m bench.engine [--reps 5] [--out reports/bench.md]
+    python -m bench.engine --only pull [--reps 5]    # some groups only: printed, not written
+
+`--only` takes a comma-separated list of groups (run, create, concurrent, pull); a
+partial run prints its table and writes reports/bench.md only when `--out` is given.
 
 One run starts a refimpl-registry on 127.0.0.1 holding the suite's busybox and
 Debian images (conformance.images), and a refimpld of its own (temporary data
@@ -54,6 +58,9 @@ ROWS = [("run_rm", "`run --rm busybox true`", ("<=", 0.5), "ms"),
         ("run_d_100", f"{CONCURRENT} concurrent `run -d` until all running", None, "ms"),
         ("ps_100", f"`ps` with {CONCURRENT} running", ("<=", 1.0), "ms"),
         ("pull_debian", "`pull` Debian image (MB/s)", (">=", 1.0), "MB/s")]
+# `--only` groups: the rows each one measures
+GROUPS = {"run": ("run_rm", "run_rm_none"), "create": ("create", "start_a"),
+          "concurrent": ("run_d_100", "ps_100"), "pull": ("pull_debian",)}
 
 
 # What the profile showed where a goal was missed on this machine, and what would close it;
@@ -143,9 +150,11 @@ def markdown(result: dict) -> str:
     if rss is not None:
         ok = "met" if rss < 150 else "MISSED"
         lines.append(f"| refimpld peak RSS, {CONCURRENT} running | | {rss} MB | | < 150 MB: {ok} |")
-    lines += ["", f"`ps` on dockerd listed {result.get('dockerd_ps_rows', '?')} containers (other users of "
-              f"this host's dockerd included); on refimpld {result.get('refimpld_ps_rows', '?')}.",
-              f"Pull: {result['pull_bytes'] / 1e6:.1f} MB compressed, from refimpl-registry on 127.0.0.1.", ""]
+    lines += [""]
+    if "ps_100" in s:
+        lines += [f"`ps` on dockerd listed {result.get('dockerd_ps_rows', '?')} containers (other users of "
+                  f"this host's dockerd included); on refimpld {result.get('refimpld_ps_rows', '?')}."]
+    lines += [f"Pull: {result['pull_bytes'] / 1e6:.1f} MB compressed, from refimpl-registry on 127.0.0.1.", ""]
     if result.get("loadavg"):
         lines += [f"Load average (1 min) at the start and the end of the run: {result['loadavg'][0]} and "
                   f"{result['loadavg'][1]}: other work shares this host and its dockerd.", ""]
@@ -222,7 +231,8 @@ def remove_labelled(eng: Engine, label: str) -> None:
         eng.docker("rm", "-f", *ids[i:i + 50], check=False)
 
 
-def run(reps: int) -> dict:
+def run(reps: int, only: set[str] | None = None) -> dict:
+    groups = set(GROUPS) if only is None else only
     from conformance import images, registries
     run_id = os.urandom(4).hex()
     load0 = round(os.getloadavg()[0], 2)
@@ -242,9 +252,10 @@ def run(reps: int) -> dict:
         proc, bridge, host = start_refimpld(work, reg.address)
         dockerd = Engine("dockerd", os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock"))
         engines = [dockerd, Engine("refimpld", host, proc.pid)]
-        for e in engines:
-            e.docker("pull", "-q", bb)
         pulled = [bb, deb]
+        if groups - {"pull"}:
+            for e in engines:
+                e.docker("pull", "-q", bb)
         samples = {e.name: {k: [] for k, *_ in ROWS} for e in engines}
 
         def each(fn):
@@ -252,9 +263,11 @@ def run(reps: int) -> dict:
                 for e in (engines if rep % 2 == 0 else engines[::-1]):
                     fn(e, rep)
 
-        each(lambda e, _: samples[e.name]["run_rm"].append(e.timed("run", "--rm", "--label", label, bb, "true")))
-        each(lambda e, _: samples[e.name]["run_rm_none"].append(
-            e.timed("run", "--rm", "--network", "none", "--label", label, bb, "true")))
+        if "run" in groups:
+            each(lambda e, _: samples[e.name]["run_rm"].append(
+                e.timed("run", "--rm", "--label", label, bb, "true")))
+            each(lambda e, _: samples[e.name]["run_rm_none"].append(
+                e.timed("run", "--rm", "--network", "none", "--label", label, bb, "true")))
         created = {e.name: [] for e in engines}
 
         def create(e, rep):
@@ -262,29 +275,32 @@ def run(reps: int) -> dict:
             cid = e.docker("create", "--label", label, bb, "true").stdout.strip()
             samples[e.name]["create"].append(time.perf_counter() - t0)
             created[e.name].append(cid)
-        each(create)
-        each(lambda e, rep: samples[e.name]["start_a"].append(e.timed("start", "-a", created[e.name][rep])))
-        for e in engines:
-            remove_labelled(e, label)
+        if "create" in groups:
+            each(create)
+            each(lambda e, rep: samples[e.name]["start_a"].append(e.timed("start", "-a", created[e.name][rep])))
+            for e in engines:
+                remove_labelled(e, label)
 
         result_extra = {}
-        for e in engines:
-            if e.pid:
-                with PeakRSS(e.pid) as rss:
+        if "concurrent" in groups:
+            for e in engines:
+                if e.pid:
+                    with PeakRSS(e.pid) as rss:
+                        samples[e.name]["run_d_100"].append(concurrent_run(e, bb, label))
+                    result_extra["refimpld_peak_rss_mb"] = round(rss.peak_kb / 1024, 1)
+                else:
                     samples[e.name]["run_d_100"].append(concurrent_run(e, bb, label))
-                result_extra["refimpld_peak_rss_mb"] = round(rss.peak_kb / 1024, 1)
-            else:
-                samples[e.name]["run_d_100"].append(concurrent_run(e, bb, label))
-        for e in engines:
-            result_extra[f"{e.name}_ps_rows"] = len(e.docker("ps", "-q").stdout.split())
-        each(lambda e, _: samples[e.name]["ps_100"].append(e.timed("ps")))
-        for e in engines:
-            remove_labelled(e, label)
+            for e in engines:
+                result_extra[f"{e.name}_ps_rows"] = len(e.docker("ps", "-q").stdout.split())
+            each(lambda e, _: samples[e.name]["ps_100"].append(e.timed("ps")))
+            for e in engines:
+                remove_labelled(e, label)
 
         def pull(e, rep):
             e.docker("rmi", deb, check=False)
             samples[e.name]["pull_debian"].append(e.timed("pull", "-q", deb))
-        each(pull)
+        if "pull" in groups:
+            each(pull)
         summary = summarise(samples, pull_bytes)
         return {"summary": summary, "samples_s": samples, "reps": reps, "pull_bytes": pull_bytes,
                 **result_extra, "notes": notes, "loadavg": [load0, round(os.getloadavg()[0], 2)],
@@ -336,25 +352,40 @@ def _cleanup_refimpld(work: Path, bridge: str | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.engine", description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=5, help="repetitions per engine (default 5)")
-    parser.add_argument("--out", default=str(ROOT / "reports" / "bench.md"))
-    parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "engine.json"))
+    parser.add_argument("--only", metavar="GROUPS",
+                        help=f"comma-separated groups to run ({', '.join(GROUPS)}); printed, written only "
+                             "to an explicit --out/--json")
+    parser.add_argument("--out", default=None, help="default reports/bench.md (a full run only)")
+    parser.add_argument("--json", default=None, help="default bench/results/engine.json (a full run only)")
     args = parser.parse_args(argv)
     if args.reps < 1:
         parser.error("--reps must be at least 1")
+    only = None
+    if args.only is not None:
+        only = {g.strip() for g in args.only.split(",") if g.strip()}
+        if not only or only - set(GROUPS):
+            parser.error(f"--only: unknown group in {args.only!r} (groups: {', '.join(GROUPS)})")
+    elif args.out is None and args.json is None:
+        args.out = str(ROOT / "reports" / "bench.md")
+        args.json = str(ROOT / "bench" / "results" / "engine.json")
     if os.geteuid() != 0:
         print("bench.engine: refimpld needs root (namespaces, mounts, cgroups)", file=sys.stderr)
         return 1
     try:
-        result = run(args.reps)
+        result = run(args.reps, only)
     except (BenchError, OSError, subprocess.TimeoutExpired) as e:
         print(f"bench.engine: {e}", file=sys.stderr)
         return 1
     text = markdown(result)
     print(text)
+    written = []
     for path, data in ((args.out, text), (args.json, json.dumps(result, indent=1) + "\n")):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(data)
-    print(f"written to {args.out} and {args.json}")
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_text(data)
+            written.append(path)
+    if written:
+        print(f"written to {' and '.join(written)}")
     return 0
 
 

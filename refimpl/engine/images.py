@@ -17,13 +17,23 @@ through a temp file; an image exists once its config blob and its mark under
 images/ do, which come after its layers. A crash (refimpld killed at any point)
 leaves at worst temp directories and files, and layers that no image came to
 use: `clean()` removes them at start-up.
+
+The layers directory carries the ext2/3/4 "top of directory hierarchy" flag
+(`chattr +T`), so that the kernel's inode allocator (Orlov) places each new layer in
+a block group of its own rather than next to the layers directory. Without it every
+layer lands in the same few groups, and on an ext4 without a journal the allocator
+then steps over every inode freed there in the last `dirty_expire` seconds for each
+file it creates: unpacking a layer just after removing one (rmi, then pull) took
+four times as long. Other filesystems refuse the flag, which changes nothing.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import shutil
+import struct
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -39,6 +49,31 @@ from . import persist
 from .errors import Conflict, InvalidParameter, NotFound
 
 log = logging.getLogger("refimpl.engine.images")
+
+
+FS_IOC_GETFLAGS, FS_IOC_SETFLAGS = 0x80086601, 0x40086602   # _IOR/_IOW('f', 1/2, long); the kernel reads an int
+FS_TOPDIR_FL = 0x00020000
+
+
+def spread_subdirs(path: str | os.PathLike) -> bool:
+    """Mark a directory as a top of hierarchies for the inode allocator (ext2/3/4's
+    `chattr +T`): its subdirectories are spread over block groups. True if the flag is
+    set; False where the filesystem has no such flag (it is only a placement hint)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        buf = bytearray(8)
+        fcntl.ioctl(fd, FS_IOC_GETFLAGS, buf, True)
+        flags = struct.unpack_from("i", buf)[0]
+        if not flags & FS_TOPDIR_FL:
+            fcntl.ioctl(fd, FS_IOC_SETFLAGS, struct.pack("i", flags | FS_TOPDIR_FL) + bytes(4))
+        return True
+    except OSError:              # ENOTTY, EOPNOTSUPP...: no such flag here
+        return False
+    finally:
+        os.close(fd)
 
 
 @dataclass
@@ -65,6 +100,7 @@ class ImageService:
         self.blobs = BlobStore(self.root / "blobs")
         self.layers_root = self.root / "layers"
         self.layers_root.mkdir(parents=True, exist_ok=True)
+        spread_subdirs(self.layers_root)
         self.refs_path = self.root / "refs.json"
         self._lock = threading.RLock()
         self.refs: dict[str, str] = persist.read_json(self.refs_path, {})
