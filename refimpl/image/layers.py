@@ -35,15 +35,17 @@ import errno
 import gzip
 import os
 import posixpath
+import queue
 import shutil
 import stat
 import tarfile
 import tempfile
+import threading
 import zlib
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from .digest import Digest, HashingReader, Verifier
+from .digest import Digest, Verifier
 
 WHITEOUT_PREFIX = ".wh."
 WHITEOUT_META_PREFIX = ".wh..wh."
@@ -98,6 +100,152 @@ def decompress(stream: BinaryIO) -> BinaryIO:
     if head.startswith(ZSTD_MAGIC):
         raise LayerError("zstd-compressed layers are not supported")
     return raw
+
+
+CHUNK = 1 << 20            # compressed bytes read at a time
+OUT_CHUNK = 256 * 1024     # uncompressed bytes produced at a time (bounds a gzip bomb's memory)
+QUEUE_DEPTH = 8            # uncompressed chunks a producer thread may run ahead
+
+
+def _inflate(stream: BinaryIO, kind: list):
+    """Yield the uncompressed tar stream of a layer blob in chunks; `kind[0]` is set to
+    "gzip" or "plain" once the magic bytes are read. Gzip as GzipFile reads it: members
+    one after another, zero padding between or after them allowed, anything else after a
+    member is an error, CRC and length checked (zlib's gzip mode does both)."""
+    head = b""
+    while len(head) < 4:
+        more = stream.read(4 - len(head))
+        if not more:
+            break
+        head += more
+    if head.startswith(ZSTD_MAGIC):
+        raise LayerError("zstd-compressed layers are not supported")
+    if not head.startswith(GZIP_MAGIC):
+        kind[0] = "plain"
+        if head:
+            yield head
+        while chunk := stream.read(CHUNK):
+            yield chunk
+        return
+    kind[0] = "gzip"
+    d, data = zlib.decompressobj(31), head
+    while True:
+        if not data:
+            data = stream.read(CHUNK)
+            if not data:
+                if not d.eof:
+                    raise EOFError("Compressed file ended before the end-of-stream marker was reached")
+                return
+        if d.eof:                       # between members: zero padding, then another member or the end
+            data = data.lstrip(b"\0")
+            if not data:
+                continue
+            if len(data) < 2:
+                more = stream.read(CHUNK)
+                if more:
+                    data += more
+                    continue
+            if not data.startswith(GZIP_MAGIC):
+                raise gzip.BadGzipFile(f"Not a gzipped file ({data[:2]!r})")
+            d = zlib.decompressobj(31)
+        out = d.decompress(data, OUT_CHUNK)
+        data = d.unused_data if d.eof else d.unconsumed_tail
+        if out:
+            yield out
+
+
+class _TarStream:
+    """The uncompressed tar stream of a layer blob for tarfile, hashed (the DiffID) as it
+    is produced. With `thread`, reading, inflating and hashing run in a thread of their
+    own (zlib and hashlib let go of the GIL) while the caller unpacks; errors of that
+    thread come out of `read` in order. `close` stops it."""
+
+    def __init__(self, raw: BinaryIO, thread: bool = True):
+        self.verifier = Verifier()
+        self._kind = [None]
+        self._chunks = self._hashed(_inflate(raw, self._kind))
+        self._buf, self._pos, self._done = b"", 0, False
+        self._thread = None
+        if thread:
+            self._q: queue.Queue = queue.Queue(QUEUE_DEPTH)
+            self._stop = threading.Event()
+            self._thread = threading.Thread(target=self._produce, name="layer-inflate", daemon=True)
+            self._thread.start()
+
+    def _hashed(self, chunks):
+        for chunk in chunks:
+            self.verifier.update(chunk)
+            yield chunk
+
+    @property
+    def plain(self) -> bool:
+        return self._kind[0] == "plain"
+
+    @property
+    def size(self) -> int:
+        return self.verifier.size
+
+    def digest(self) -> Digest:
+        return self.verifier.digest()
+
+    def _produce(self) -> None:
+        try:
+            for chunk in self._chunks:
+                if not self._put(chunk):
+                    return
+            self._put(None)
+        except BaseException as e:  # noqa: BLE001 - handed to the reader, raised there
+            self._put(e)
+
+    def _put(self, item) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _next(self) -> bytes | None:
+        if self._thread is None:
+            return next(self._chunks, None)
+        item = self._q.get()
+        if isinstance(item, BaseException):
+            self._done = True
+            raise item
+        return item
+
+    def read(self, n: int = -1) -> bytes:
+        avail = len(self._buf) - self._pos
+        while (n < 0 or avail < n) and not self._done:
+            chunk = self._next()
+            if chunk is None:
+                self._done = True
+                break
+            self._buf = self._buf[self._pos:] + chunk if avail else chunk
+            self._pos, avail = 0, len(self._buf)
+        if n < 0 or n >= avail:
+            data = self._buf[self._pos:] if self._pos else self._buf
+            self._buf, self._pos = b"", 0
+            return data
+        data = self._buf[self._pos:self._pos + n]
+        self._pos += n
+        return data
+
+    def drain(self) -> None:
+        while self.read(CHUNK):
+            pass
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            while self._thread.is_alive():
+                try:
+                    self._q.get(timeout=0.1)
+                except queue.Empty:
+                    pass
+            self._thread.join()
+            self._thread = None
 
 
 def _clean(name: str, entry: str) -> str:
@@ -288,9 +436,10 @@ class _Applier:
         if m.isreg():
             fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dfd)
             try:
-                src = tar.extractfile(m)
-                with os.fdopen(fd, "wb", closefd=False) as out:
-                    shutil.copyfileobj(src, out, 1 << 20)
+                if m.size:
+                    src = tar.extractfile(m)
+                    while chunk := src.read(CHUNK):
+                        _write_all(fd, chunk)
                 if self.chown:
                     os.fchown(fd, m.uid, m.gid)
                 os.fchmod(fd, m.mode & 0o7777)
@@ -375,6 +524,14 @@ class _Applier:
                 os.close(dfd)
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    n = os.write(fd, data)
+    if n < len(data):
+        view = memoryview(data)
+        while n < len(view):
+            n += os.write(fd, view[n:])
+
+
 def _ns(mtime) -> int:
     return int(mtime * 1_000_000_000)
 
@@ -388,7 +545,7 @@ def apply_layer(stream: BinaryIO, root: str | os.PathLike, *, mode: str = FLATTE
     entry = "<archive>"
     reader = None
     try:
-        reader = HashingReader(decompress(stream))
+        reader = _TarStream(stream)
         with tarfile.open(fileobj=reader, mode="r|") as tar:
             for m in tar:
                 entry = m.name
@@ -400,7 +557,7 @@ def apply_layer(stream: BinaryIO, root: str | os.PathLike, *, mode: str = FLATTE
     except LayerError:
         raise
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as e:
-        if reader is not None and reader.size == 0 and isinstance(reader.raw, _Prefixed):
+        if reader is not None and reader.size == 0 and reader.plain:
             return LayerResult(reader.digest(), 0)    # an empty blob is an empty layer
         raise LayerError(f"invalid layer archive (at {entry!r}): {e}") from None
     except OSError as e:
@@ -408,6 +565,8 @@ def apply_layer(stream: BinaryIO, root: str | os.PathLike, *, mode: str = FLATTE
     except (OverflowError, ValueError) as e:      # a header number no syscall takes (uid 2**40, mtime 1e30)
         raise LayerError(f"{entry!r}: invalid header value: {e}") from None
     finally:
+        if reader is not None:
+            reader.close()
         applier.close()
 
 
