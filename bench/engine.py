@@ -22,7 +22,8 @@ always goes first (wall time of one docker CLI invocation, median):
   and refimpld's peak RSS meanwhile (VmHWM; its supervisors are separate processes);
 * `ps` while those 100 containers run (dockerd's listing also holds whatever
   else runs on this host, said in the report);
-* `pull` of the Debian image after `rmi`, as MB/s of its compressed size.
+* `pull` of the Debian image after `rmi`, as MB/s of its compressed size (its layer holds a
+  file naming this run, so that no engine already has it under another name).
 
 Docker's documentation sets no network mode for these commands, so the default
 (bridge) is the figure that counts; `run --rm` is also given with `--network none`.
@@ -244,7 +245,9 @@ def run(reps: int, only: set[str] | None = None) -> dict:
     pulled: list[str] = []
     notes: list[str] = []
     try:
-        busybox, debian = images.build_busybox(), images.build_debian()
+        # The Debian layer is made unique to this run: a dockerd that holds the suite's Debian image
+        # under another name would otherwise find the layer present and download nothing.
+        busybox, debian = images.build_busybox(), images.build_debian(marker=f"bench {run_id}")
         images.push(busybox, reg.address, f"bench-{run_id}/busybox")
         images.push(debian, reg.address, f"bench-{run_id}/debian")
         pull_bytes = len(debian.manifest) + len(debian.config) + sum(len(b) for b in debian.layers)
