@@ -38,7 +38,7 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Iterable
+from typing import BinaryIO, Callable, Iterable
 
 from ..image import digest as digest_mod
 from ..image import layers as layers_mod
@@ -176,11 +176,14 @@ class ImageService:
         return str(self.layer_path(chain_id) / "diff")
 
     def register_layer(self, stream: BinaryIO, parent_chain: str | None,
-                       expected_diff_id: str | None = None) -> tuple[str, str]:
+                       expected_diff_id: str | None = None,
+                       before_commit: Callable[[], None] | None = None) -> tuple[str, str]:
         """Unpack a layer tar (plain or gzip) on top of `parent_chain`; returns (diff_id, chain_id).
 
         The tar is unpacked into a fresh directory; when its DiffID is known the
         directory is renamed to the chain ID. A layer already present is reused.
+        `before_commit` runs once the layer is unpacked and checked, before it is put
+        in place; if it raises, nothing is kept (a pull verifies the blob there).
         """
         tmp = self.layers_root / f"tmp-{uuid.uuid4().hex}"
         tmp.mkdir(mode=0o700)
@@ -191,6 +194,8 @@ class ImageService:
                 raise InvalidParameter(f"layer content has diff ID {diff_id}, the image config says "
                                        f"{expected_diff_id}")
             chain = self._chain(parent_chain, diff_id)
+            if before_commit is not None:
+                before_commit()
             persist.write_json(tmp / "layer.json", {"diff_id": diff_id, "parent": parent_chain,
                                                     "size": result.size})
             with self._lock:

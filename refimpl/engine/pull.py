@@ -4,10 +4,14 @@
 
 The order follows dockerd (distribution/pull_v2.go): resolve the reference to a
 manifest (an index is narrowed to linux/<host arch>), fetch the config, then
-each layer whose chain ID is not already on disk. Layers are downloaded
-compressed into the BlobStore (kept for `save` and `push`), then unpacked once
-with `register_layer`, bottom first. Progress goes out as the JSON messages
-Docker's CLI renders (`Pulling fs layer`, `Downloading`, ..., `Pull complete`).
+each layer whose chain ID is not already on disk, bottom first. A layer is
+unpacked as it downloads: its bytes go to a temporary blob file of the BlobStore
+(kept for `save` and `push`) and, inflated, to `register_layer`'s temporary
+directory; when the download ends the blob is checked against its digest, and
+only then are the blob and the layer put in place (dockerd checks before it
+unpacks; the outcome is the same, a lying blob leaves nothing). A blob already in
+the store is unpacked from there. Progress goes out as the JSON messages Docker's
+CLI renders (`Pulling fs layer`, `Downloading`, ..., `Pull complete`).
 
 All or nothing: every blob and manifest is checked against its digest as it
 arrives, and a pull that fails at any point removes the blobs and layer
@@ -163,18 +167,19 @@ class _Pull:
                 self.say("Already exists", _short(d.digest))
         for n, i in enumerate(need):
             self.say("Pulling fs layer" if n == 0 else "Waiting", _short(layers[i].digest))
-        for i in need:
-            self._download(layers[i])
         parent = None
         for i, d in enumerate(layers):
             if i in need and not self.images.has_layer(chains[i]):
-                self.say("Extracting", _short(d.digest), detail={"current": d.size, "total": d.size},
-                         progress=_bar(d.size, d.size))
-                try:
-                    _, chain = self.images.register_blob_layer(d.digest, parent, diff_ids[i])
-                except (ValueError, EngineError) as e:    # LayerError, a DiffID the config disowns
-                    raise PullError(f"failed to register layer: {e}", 500) from None
-                self.new_layers.append(chain)
+                if d.digest in self.images.blobs:
+                    self.say("Download complete", _short(d.digest))
+                    self._extracting(d)
+                    try:
+                        _, chain = self.images.register_blob_layer(d.digest, parent, diff_ids[i])
+                    except (ValueError, EngineError) as e:    # LayerError, a DiffID the config disowns
+                        raise PullError(f"failed to register layer: {e}", 500) from None
+                    self.new_layers.append(chain)
+                else:
+                    self._stream(d, parent, diff_ids[i])
             if i in need:
                 self.say("Pull complete", _short(d.digest))
             parent = chains[i]
@@ -211,15 +216,16 @@ class _Pull:
             raise PullError(f"image config verification failed for digest {desc.digest}", 500)
         return data
 
-    def _download(self, desc: manifest_mod.Descriptor) -> None:
+    def _extracting(self, desc: manifest_mod.Descriptor) -> None:
+        self.say("Extracting", _short(desc.digest), detail={"current": desc.size, "total": desc.size},
+                 progress=_bar(desc.size, desc.size))
+
+    def _progress(self, resp, desc: manifest_mod.Descriptor):
+        """The blob's response body, saying "Downloading" as it is read."""
         short = _short(desc.digest)
-        if desc.digest in self.images.blobs:
-            self.say("Download complete", short)
-            return
-        resp = self.client.blob(self.repo, desc.digest)
         count = {"seen": 0, "said": 0}
 
-        class Reader:                                  # reports progress as the store reads
+        class Reader:
             def read(_, n: int = -1) -> bytes:
                 try:
                     chunk = resp.read(n)
@@ -232,13 +238,41 @@ class _Pull:
                     self.say("Downloading", short, detail={"current": seen, "total": desc.size},
                              progress=_bar(seen, desc.size))
                 return chunk
+        return Reader()
+
+    def _stream(self, desc: manifest_mod.Descriptor, parent: str | None, diff_id: str) -> None:
+        """Download a layer blob and unpack it as it arrives. The blob goes to a temporary
+        file of the BlobStore and the layer to a temporary directory; once both are complete
+        the blob is verified against its digest, and only then are the blob and the layer
+        put in place: a blob that lies leaves nothing behind, as in store-then-unpack."""
+        short = _short(desc.digest)
+        resp = self.client.blob(self.repo, desc.digest)
+        writer = self.images.blobs.writer(self._progress(resp, desc), desc.digest, desc.size)
+        failed = f"filesystem layer verification failed for digest {desc.digest}"
+
+        def verified() -> None:          # the layer is unpacked and its DiffID checked
+            writer.drain()               # whatever follows the end of the archive
+            writer.commit()              # DigestMismatch: nothing stored
+            self.new_blobs.append(desc.digest)
+            self.say("Verifying Checksum", short)
+            self.say("Download complete", short)
+            self._extracting(desc)
         try:
-            self.images.blobs.ingest(Reader(), desc.digest, desc.size)
-        except digest_mod.DigestMismatch:
-            raise PullError(f"filesystem layer verification failed for digest {desc.digest}",
-                            500) from None
+            try:
+                _, chain = self.images.register_layer(writer, parent, diff_id, before_commit=verified)
+            except digest_mod.DigestMismatch:
+                raise PullError(failed, 500) from None
+            except PullError:
+                raise
+            except (ValueError, EngineError) as e:     # LayerError, a DiffID the config disowns
+                if writer.committed is None:           # did the blob itself lie? (dockerd checks first)
+                    writer.drain()
+                    if not writer.matches():
+                        raise PullError(failed, 500) from None
+                raise PullError(f"failed to register layer: {e}", 500) from None
         finally:
+            writer.discard()
             resp.close()
-        self.new_blobs.append(desc.digest)
-        self.say("Verifying Checksum", short)
-        self.say("Download complete", short)
+        self.new_layers.append(chain)
+        if self.images.layer_blob(chain) is None:
+            self.images.record_layer_blob(chain, desc.digest)

@@ -60,29 +60,16 @@ class BlobStore:
     def ingest(self, stream: BinaryIO, expected: str | None = None, size: int | None = None) -> Digest:
         """Copy `stream` into the store; raise DigestMismatch (storing nothing) when the
         bytes do not hash to `expected` or do not number `size`."""
-        v = Verifier(expected)
-        algorithm = v.expected.algorithm if v.expected else "sha256"
-        directory = os.path.join(self.root, "blobs", algorithm)
-        os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+        w = self.writer(stream, expected, size)
         try:
-            with os.fdopen(fd, "wb") as f:
-                while chunk := stream.read(CHUNK):
-                    v.update(chunk)
-                    f.write(chunk)
-                f.flush()
-                os.fchmod(f.fileno(), 0o444)
-                os.fsync(f.fileno())
-            digest = v.verify(size)
-            os.replace(tmp, os.path.join(directory, digest.encoded))
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
-        _fsync_dir(directory)
-        return digest
+            w.drain()
+            return w.commit()
+        finally:
+            w.discard()
+
+    def writer(self, stream: BinaryIO, expected: str | None = None, size: int | None = None) -> "BlobWriter":
+        """A reader of `stream` that stores what is read through it (see BlobWriter)."""
+        return BlobWriter(self, stream, expected, size)
 
     def delete(self, digest: str) -> bool:
         try:
@@ -126,6 +113,64 @@ class BlobStore:
         return n
 
 
+class BlobWriter:
+    """Store a blob as it is read: `read` gives the bytes of `stream` and copies them, hashed,
+    to a `.tmp-` file beside the blob's final name; `commit` (once the stream is read to its
+    end) checks the digest and the size, and only then renames the file into place; a
+    mismatch raises DigestMismatch and stores nothing. `discard` removes whatever is not
+    committed. A reader can thus use a blob's bytes (unpack a layer) while it downloads,
+    and keep the result only if the blob proves to be what it claimed."""
+
+    def __init__(self, store: BlobStore, stream: BinaryIO, expected: str | None, size: int | None):
+        self.stream, self.size = stream, size
+        self.verifier = Verifier(expected)
+        algorithm = self.verifier.expected.algorithm if self.verifier.expected else "sha256"
+        self.directory = os.path.join(store.root, "blobs", algorithm)
+        os.makedirs(self.directory, exist_ok=True)
+        fd, self.tmp = tempfile.mkstemp(prefix=".tmp-", dir=self.directory)
+        self.file = os.fdopen(fd, "wb")
+        self.committed: Digest | None = None
+
+    def read(self, n: int = -1) -> bytes:
+        chunk = self.stream.read(n)
+        if chunk:
+            self.verifier.update(chunk)
+            self.file.write(chunk)
+        return chunk
+
+    def drain(self) -> None:
+        while self.read(CHUNK):
+            pass
+
+    def matches(self) -> bool:
+        """Do the bytes read so far hash to the expected digest (and number `size`)?"""
+        try:
+            self.verifier.verify(self.size)
+            return True
+        except DigestMismatch:
+            return False
+
+    def commit(self) -> Digest:
+        f = self.file
+        f.flush()
+        os.fchmod(f.fileno(), 0o444)
+        os.fsync(f.fileno())
+        f.close()
+        digest = self.verifier.verify(self.size)
+        os.replace(self.tmp, os.path.join(self.directory, digest.encoded))
+        self.committed = digest
+        _fsync_dir(self.directory)
+        return digest
+
+    def discard(self) -> None:
+        if self.committed is None:
+            self.file.close()
+            try:
+                os.unlink(self.tmp)
+            except FileNotFoundError:
+                pass
+
+
 def _fsync_dir(path: str) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -134,4 +179,4 @@ def _fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-__all__ = ["BlobStore", "BlobNotFound", "DigestMismatch"]
+__all__ = ["BlobStore", "BlobNotFound", "BlobWriter", "DigestMismatch"]
