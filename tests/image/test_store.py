@@ -1,6 +1,7 @@
 import io
 import multiprocessing
 import os
+import tempfile
 import threading
 
 import pytest
@@ -51,7 +52,9 @@ def test_interrupted_write_leaves_only_a_temp_file_that_clean_removes(store):
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.binary(max_size=5000), st.binary(min_size=1, max_size=50))
-def test_any_bytes_round_trip_and_wrong_digest_never_stored(store, data, other):
+def test_any_bytes_round_trip_and_wrong_digest_never_stored(tmp_path, data, other):
+    # a store per example: one kept across examples may hold data + other from an earlier one
+    store = BlobStore(tempfile.mkdtemp(dir=tmp_path))
     d = store.put(data, expected=sha256(data))
     assert store.get(d) == data and d == sha256(data)
     wrong = sha256(data + other)
