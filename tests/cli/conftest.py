@@ -64,7 +64,9 @@ def docker(*args: str, check: bool = True, input: bytes | None = None) -> str:
 
 
 @pytest.fixture(scope="session")
-def daemon() -> Client:
+def daemon(request) -> Client:
+    if HOST == "unix:///var/run/docker.sock":
+        request.getfixturevalue("host_dockerd")     # started for the session when not running
     try:
         c = Client(HOST)
         c.version

@@ -10,8 +10,7 @@ import pytest
 
 from conformance import images, services
 
-pytestmark = pytest.mark.skipif(not services.answers(f"unix://{services.DOCKER_SOCK}"),
-                                reason="env-skip: no dockerd answers on /var/run/docker.sock")
+pytestmark = pytest.mark.usefixtures("host_dockerd")
 
 
 @pytest.fixture
