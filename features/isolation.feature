@@ -107,3 +107,12 @@ Feature: Isolation
     When I run "run --rm {busybox} sh -c 'wc -c < /proc/timer_list; wc -c < /proc/keys'"
     Then it succeeds
     And the output is "0\n0"
+
+  @spec:isolation.no-new-privileges
+  Scenario: --security-opt no-new-privileges stops the container's processes gaining privileges
+    When I run "run --rm {busybox} grep NoNewPrivs /proc/self/status"
+    Then it succeeds
+    And the output matches "NoNewPrivs:\s+0"
+    When I run "run --rm --security-opt no-new-privileges {busybox} grep NoNewPrivs /proc/self/status"
+    Then it succeeds
+    And the output matches "NoNewPrivs:\s+1"

@@ -58,6 +58,8 @@ def container_config(a) -> dict:
         host["VolumesFrom"] = a.volumes_from
     if a.volume_driver:
         host["VolumeDriver"] = a.volume_driver
+    if a.security_opt:
+        host["SecurityOpt"] = a.security_opt
     for t in a.tmpfs or []:
         path, _, opts = t.partition(":")
         host.setdefault("Tmpfs", {})[path] = opts
@@ -252,6 +254,7 @@ def _container_flags(p) -> None:
     add("--cpus")
     add("--pids-limit", type=int)
     add("--read-only", action="store_true")
+    add("--security-opt", action="append")
     add("--restart")
     add("-h", "--hostname")
     add("-l", "--label", action="append")

@@ -41,7 +41,7 @@ HOST_FIELDS = {
     "Memory": _INT, "MemorySwap": _INT, "NanoCpus": _INT, "CpuQuota": _INT, "CpuPeriod": _INT,
     "CpuShares": _INT, "PidsLimit": _INT, "ReadonlyRootfs": _BOOL, "NetworkMode": _STR,
     "Binds": _STRLIST, "VolumesFrom": _STRLIST, "AutoRemove": _BOOL, "Init": _BOOL, "Privileged": _BOOL,
-    "RestartPolicy": RESTART_FIELDS,
+    "RestartPolicy": RESTART_FIELDS, "SecurityOpt": _STRLIST,
 }
 RESTART_POLICIES = ("", "no", "always", "unless-stopped", "on-failure")
 
@@ -172,6 +172,7 @@ def merge(body: dict, image_config: dict) -> tuple[dict, dict]:
                                "see usage")
     if host["NanoCpus"] and (host["CpuQuota"] or host["CpuPeriod"]):
         raise InvalidParameter("Conflicting options: Nano CPUs and CPU Period cannot both be set")
+    host["SecurityOpt"] = security_opts(host.get("SecurityOpt"))
     host.setdefault("PidsLimit", None)
     host.setdefault("ReadonlyRootfs", False)
     host.setdefault("AutoRemove", False)
@@ -179,6 +180,39 @@ def merge(body: dict, image_config: dict) -> tuple[dict, dict]:
     host.setdefault("LogConfig", {"Type": "json-file", "Config": {}})
     cfg["StopSignal"] = cfg.get("StopSignal") or "SIGTERM"
     return cfg, host
+
+
+def security_opts(opts: list[str] | None) -> list[str] | None:
+    """--security-opt values, checked as dockerd checks them (daemon/create.go parseSecurityOpt).
+
+    no-new-privileges (optionally `=`/`:` true or false) is applied. The others are
+    confinement refimpl does not apply at all (no seccomp, AppArmor or SELinux profiles), so
+    only their "off" values are accepted; asking for a profile is refused rather than ignored.
+    """
+    for opt in opts or []:
+        key, sep, value = opt.replace(":", "=", 1).partition("=")
+        if key == "no-new-privileges":
+            if sep and value not in ("true", "false", "1", "0"):
+                raise InvalidParameter(f"invalid --security-opt 2: {opt!r}")
+        elif (key, value) in (("seccomp", "unconfined"), ("apparmor", "unconfined"),
+                              ("label", "disable")):
+            pass
+        elif key in ("seccomp", "apparmor", "label", "systempaths", "writable-cgroups"):
+            raise InvalidParameter(f"--security-opt {opt}: not supported by refimpl (it applies no "
+                                   f"{key} confinement)")
+        else:
+            raise InvalidParameter(f"invalid --security-opt 1: {opt!r}")
+    return opts or None
+
+
+def no_new_privileges(opts: list[str] | None) -> bool:
+    """Whether --security-opt asks for no_new_privs (the last no-new-privileges value wins)."""
+    on = False
+    for opt in opts or []:
+        key, sep, value = opt.replace(":", "=", 1).partition("=")
+        if key == "no-new-privileges":
+            on = not sep or value in ("true", "1")
+    return on
 
 
 def check_name(name: str) -> str:

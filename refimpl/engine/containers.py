@@ -514,6 +514,7 @@ class ContainerService:
             memory=host.get("Memory") or 0, memory_swap=host.get("MemorySwap") or 0, nano_cpus=nano,
             pids_limit=max(host.get("PidsLimit") or 0, 0), stop_signal=cfg.get("StopSignal") or "SIGTERM",
             cgroup_parent=CGROUP_PARENT, log_path=str(c.log_path),
+            no_new_privileges=cc.no_new_privileges(host.get("SecurityOpt")),
             console_size=tuple(size) if size and all(size) else None)
         return spec, on_netns
 

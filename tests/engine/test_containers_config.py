@@ -133,3 +133,19 @@ def test_log_lines():
     assert logs.parse_line(line) == logs.Entry("stderr", b"hi\n", "2024-01-01T00:00:00Z")
     assert logs.parse_line(b'{"log": ') is None
     assert logs.render(logs.parse_line(line), tty=True, timestamps=True) == b"2024-01-01T00:00:00Z hi\n"
+
+
+def test_security_opts_as_dockerd_checks_them():
+    from refimpl.engine import container_config as cc
+    assert cc.security_opts(None) is None
+    for ok in (["no-new-privileges"], ["no-new-privileges=true"], ["no-new-privileges:false"],
+               ["seccomp=unconfined", "apparmor=unconfined", "label=disable"]):
+        assert cc.security_opts(ok) == ok
+    for bad, msg in ((["nonsense"], "invalid --security-opt 1"), (["no-new-privileges=maybe"], "invalid --security-opt 2"),
+                     (["seccomp={}"], "not supported by refimpl"), (["apparmor=docker-default"], "not supported")):
+        with pytest.raises(cc.InvalidParameter, match=msg):
+            cc.security_opts(bad)
+    assert cc.no_new_privileges(["no-new-privileges"])
+    assert cc.no_new_privileges(["no-new-privileges:true"])
+    assert not cc.no_new_privileges(["no-new-privileges=true", "no-new-privileges=false"])
+    assert not cc.no_new_privileges(None)
