@@ -192,7 +192,8 @@ class NetworkService:
                 servers.append(server)
                 bound = ports.bound_port(server)
                 if bridge and not self.dnat_error:
-                    rule = ports.binding_rules(bridge, proto, host_ip, bound, target_ip, int(port))
+                    rule = ports.binding_rules(bridge, proto, host_ip, bound, target_ip, int(port),
+                                               isolate=self.bridge[:4])
                     try:
                         await asyncio.to_thread(ports.add_binding, chain, rule)
                     except ports.NetworkError as e:

@@ -230,12 +230,19 @@ def remove_chains(bridge: str, chain_prefix: str = ENGINE_CHAIN_PREFIX) -> None:
 
 
 def binding_rules(bridge: str, proto: str, host_ip: str, host_port: int, target_ip: str,
-                  target_port: int) -> list[tuple[str, list[str]]]:
-    """(table, rule) of one published port, as Docker writes them."""
+                  target_port: int, isolate: str = "") -> list[tuple[str, list[str]]]:
+    """(table, rule) of one published port, as Docker writes them.
+
+    The ACCEPT lets in what comes from outside the engine's bridges only (`isolate`: the
+    prefix every bridge of this engine shares). Traffic from a container on another of our
+    networks, sent to the host's address and rewritten by the DNAT, is left to that network's
+    isolation DROP, as Docker's DOCKER-ISOLATION chains see it before the port's ACCEPT.
+    """
     dst = ["-d", f"{host_ip}/32"] if host_ip and host_ip != "0.0.0.0" else []
+    src = isolate + "+" if isolate else bridge
     return [("nat", [*dst, "!", "-i", bridge, "-p", proto, "-m", proto, "--dport", str(host_port),
                      "-j", "DNAT", "--to-destination", f"{target_ip}:{target_port}"]),
-            ("filter", ["-d", f"{target_ip}/32", "!", "-i", bridge, "-o", bridge, "-p", proto, "-m", proto,
+            ("filter", ["-d", f"{target_ip}/32", "!", "-i", src, "-o", bridge, "-p", proto, "-m", proto,
                         "--dport", str(target_port), "-j", "ACCEPT"])]
 
 
