@@ -120,7 +120,8 @@ class NetworkService:
         """Create or adopt our bridge; a failure is kept as the reason bridge mode is refused."""
         from ..network import bridge
         try:
-            off_loop(bridge.ensure_bridge, self.bridge, f"{self.pool.gateway}/{self.pool.subnet.prefixlen}")
+            off_loop(bridge.ensure_bridge, self.bridge, f"{self.pool.gateway}/{self.pool.subnet.prefixlen}",
+                     isolate=self.bridge[:4])       # isolated from our user networks, as docker0 is
             self.error = None
         except (bridge.NetworkError, OSError) as e:
             self.error = f"the default bridge network is not available: {e}"

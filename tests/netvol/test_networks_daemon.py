@@ -147,3 +147,22 @@ def test_internal_network_has_no_way_out(d):
     d.out("run", "--rm", "--network", "nvn6", "busybox", "ping", "-c1", "-W5", "nvin")   # names still work
     d.out("rm", "-f", "nvin")
     d.out("network", "rm", "nvn6")
+
+
+def test_the_default_bridge_and_a_user_network_are_isolated_both_ways(d):
+    """As Docker's isolation chains do for docker0 and every br-*: neither side reaches the other,
+    whatever the order of the bridges' jumps in FORWARD (here the default bridge's first)."""
+    from refimpl.network import bridge as bridge_mod
+    d.out("network", "create", "nvn5")
+    d.out("run", "-d", "--name", "nvdef", "busybox", "sleep", "600")
+    d.out("run", "-d", "--name", "nvusr", "--network", "nvn5", "busybox", "sleep", "600")
+    chain = bridge_mod.chain_name(d.bridge)
+    subprocess.run(["iptables", "-w", "5", "-D", "FORWARD", "-j", chain], check=True)
+    subprocess.run(["iptables", "-w", "5", "-I", "FORWARD", "1", "-j", chain], check=True)
+    def_ip = d.inspect("nvdef")["NetworkSettings"]["IPAddress"]
+    usr_ip = d.inspect("nvusr")["NetworkSettings"]["Networks"]["nvn5"]["IPAddress"]
+    assert d.docker("exec", "nvdef", "ping", "-c1", "-W2", usr_ip).returncode
+    assert d.docker("exec", "nvusr", "ping", "-c1", "-W2", def_ip).returncode
+    d.out("exec", "nvdef", "ping", "-c1", "-W5", d.inspect("nvdef")["NetworkSettings"]["Gateway"])
+    d.out("rm", "-f", "nvdef", "nvusr")
+    d.out("network", "rm", "nvn5")
